@@ -1,0 +1,229 @@
+"""The ``paramedit`` command: ``open`` (the GUI), ``inspect``, ``check`` and ``apply``.
+
+Bad input exits 2 with one paragraph on stderr and writes nothing; ``--verbose`` adds the
+original traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from paramedit import __version__
+
+SUBCOMMANDS = ("open", "inspect", "check", "apply")
+
+EPILOG = """examples:
+  paramedit                                  open the bundled demo in the window
+  paramedit model.py:Net ckpt.pt             open a model and its checkpoint
+  paramedit inspect ckpt.safetensors --json  list tensors, shapes and the load report
+  paramedit check --model model.py:Net --checkpoint ckpt.pt --input 'randn(2, 5)'
+  paramedit apply ckpt.pt edits.json -o edited.safetensors
+"""
+
+
+def _common(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
+    if model:
+        parser.add_argument("--model-kwargs", metavar="JSON", help="keyword arguments for the model, e.g. '{\"width\": 8}'")
+    parser.add_argument("--trust", action="store_true",
+                        help="load a pickled checkpoint that needs more than tensors (runs code from the file: "
+                             "only for files you trust)")
+    parser.add_argument("--key", dest="container_key", metavar="KEY",
+                        help="which nested dict of the checkpoint holds the weights (e.g. ema)")
+    parser.add_argument("--verbose", action="store_true", help="show the original traceback of an error")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paramedit",
+        description="Edit the parameters of PyTorch models in place, and prove gradients still flow.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"paramedit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{open,inspect,check,apply}")
+
+    p = sub.add_parser("open", help="open the window (the default command)",
+                       description="Open a model and/or checkpoint in the window; with nothing, the bundled demo.")
+    p.add_argument("model", nargs="?", metavar="MODEL_SPEC", help="file.py:NAME or package.module:NAME")
+    p.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT", help="a checkpoint file or folder")
+    p.add_argument("--device", default="cpu", help="cpu, cuda:0, mps (default: cpu)")
+    p.add_argument("--demo", action="store_true", help="open the bundled demo model and checkpoint")
+    p.add_argument("--screenshot", metavar="PNG", help="save a picture of the window after loading, then exit")
+    _common(p)
+
+    p = sub.add_parser("inspect", help="list a checkpoint's tensors and how it fits a model",
+                       description="List a checkpoint's tensors; with --model, also the load report.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT")
+    p.add_argument("--model", metavar="SPEC")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _common(p)
+
+    p = sub.add_parser("check", help="run a backward pass and report which parameters got gradients",
+                       description="Run one forward and backward pass. Exit 0 when every trainable parameter "
+                                   "received a finite gradient, 1 when one did not, 2 for bad input.")
+    p.add_argument("--model", required=True, metavar="SPEC")
+    p.add_argument("--checkpoint", metavar="CKPT")
+    p.add_argument("--input", dest="inputs", action="append", metavar="EXPR",
+                   help="an input as a formula, e.g. 'randn(2, 5)' or 'randint(1000, (1, 16))'; repeat for more")
+    p.add_argument("--input-shape", dest="input_shapes", action="append", metavar="SHAPE",
+                   help="a standard-normal input of this shape, e.g. 2,5; repeat for more")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--reduction", choices=("sum", "mean"), default="sum",
+                   help="loss = sum (default) or mean of every floating output")
+    p.add_argument("--train", action="store_true", help="run in train mode (buffers are restored afterwards)")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("apply", help="replay an edit log on a checkpoint and save the result",
+                       description="Replay a paramedit.edits log on a checkpoint; nothing is written if any edit fails.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT")
+    p.add_argument("edits", metavar="EDITS.json")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("-o", "--output", metavar="OUT", help="where to save (.safetensors or .pt)")
+    out.add_argument("--in-place", action="store_true", help="overwrite CHECKPOINT (atomically)")
+    p.add_argument("--model", metavar="SPEC")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    return parser
+
+
+def _open_session(args: argparse.Namespace, model: str | None, checkpoint: str | None):
+    from paramedit.core.model_spec import parse_model_kwargs
+    from paramedit.core.opening import open_session
+
+    return open_session(model, checkpoint, device=getattr(args, "device", "cpu"),
+                        model_kwargs=parse_model_kwargs(getattr(args, "model_kwargs", None)),
+                        trust=args.trust, container_key=args.container_key)
+
+
+def _inspect_json(session) -> dict[str, Any]:
+    ckpt = session.checkpoint
+    report = session.report.as_json() if session.report else {"missing": [], "unexpected": [], "mismatched": []}
+    return {
+        "checkpoint": str(ckpt.path) if ckpt else None,
+        "format": ckpt.format if ckpt else None,
+        "container_key": ckpt.container_key if ckpt else None,
+        "stripped_prefix": ckpt.stripped_prefix if ckpt else None,
+        "tensors": [info.as_json() for info in session.infos().values()],
+        "skipped": dict(ckpt.skipped) if ckpt else {},
+        "notes": list(ckpt.notes) if ckpt else [],
+        "report": report,
+    }
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    session = _open_session(args, args.model, args.checkpoint)
+    data = _inspect_json(session)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{data['checkpoint']}  ({data['format']}"
+          + (f", key {data['container_key']!r}" if data["container_key"] else "") + ")")
+    for note in data["notes"]:
+        print(f"  note: {note}")
+    width = max((len(t["name"]) for t in data["tensors"]), default=4)
+    for t in data["tensors"]:
+        flags = (" frozen" if t["kind"] == "parameter" and not t["requires_grad"] else "")
+        tied = f"  tied: {', '.join(t['aliases'])}" if t["aliases"] else ""
+        print(f"  {t['name']:<{width}}  {t['kind']:<9}  {t['dtype']:<9} {t['shape']}{flags}{tied}")
+    for name, reason in data["skipped"].items():
+        print(f"  skipped {name}: {reason}")
+    if session.report is not None:
+        print(session.report.summary())
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    session = _open_session(args, args.model, args.checkpoint)
+    report = session.run_backward(input_exprs=args.inputs, input_shapes=args.input_shapes,
+                                  reduction=args.reduction, train_mode=args.train)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        if session.report is not None and not session.report.clean:
+            print(session.report.summary(), file=sys.stderr)
+        width = max((len(p.name) for p in report.params), default=4)
+        for p in report.params:
+            status = ("frozen" if not p.requires_grad else
+                      "ok" if p.has_grad and p.finite else "NO GRAD" if not p.has_grad else "NOT FINITE")
+            norm = f"{p.grad_norm:.4g}" if p.grad_norm is not None else "-"
+            print(f"  {p.name:<{width}}  {status:<10} grad norm {norm}")
+        print(f"loss {report.loss:.6g} on {report.device}: {report.verdict()}")
+    return 0 if report.ok else 1
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from paramedit.core.edits import read_edit_log
+    from paramedit.core.errors import ParameditError
+
+    edits = read_edit_log(args.edits)
+    session = _open_session(args, args.model, args.checkpoint)
+    ckpt = session.checkpoint
+    if args.in_place:
+        if ckpt is None or len(ckpt.files) != 1 or ckpt.container_key or ckpt.stripped_prefix:
+            raise ParameditError(
+                f"--in-place can only rewrite a single flat state-dict file; {args.checkpoint!r} "
+                f"{'is nested under ' + repr(ckpt.container_key) if ckpt and ckpt.container_key else 'is sharded or prefixed'}. "
+                "Use -o OUT to write a new file instead."
+            )
+        out_path = ckpt.files[0]
+    else:
+        out_path = Path(args.output)
+    checks = session.apply_edits(edits)
+    saved = session.save(out_path)
+    changed = {name: session.changed_count(name) for name in dict.fromkeys(c.name for c in checks)}
+    if args.json:
+        print(json.dumps({"output": str(saved), "edits": len(edits), "changed": changed}, indent=2))
+    else:
+        total = sum(changed.values())
+        print(f"applied {len(edits)} edits ({total} elements changed in {len(changed)} tensors); saved {saved}")
+    return 0
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    try:
+        from paramedit.qt.app import run_app
+    except ImportError as exc:
+        from paramedit.core.errors import ParameditError
+
+        raise ParameditError(f"the window cannot start: {exc}") from exc
+    return run_app(args)
+
+
+COMMANDS = {"open": cmd_open, "inspect": cmd_inspect, "check": cmd_check, "apply": cmd_apply}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "open")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except Exception as exc:
+        from paramedit.core.errors import ParameditError
+
+        if not isinstance(exc, ParameditError):
+            import traceback
+
+            message = f"unexpected {type(exc).__name__}: {exc}"
+            details = traceback.format_exc()
+        else:
+            message, details = exc.message, exc.details
+        print(f"paramedit {args.command}: error: {message}", file=sys.stderr)
+        if args.verbose and details:
+            print(details, file=sys.stderr)
+        elif details:
+            print("(run with --verbose for the full traceback)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""The backward check: one forward and backward pass proving gradients still reach parameters.
+
+It also finds the classic mistake paramedit exists to prevent: an attribute that was an
+``nn.Parameter`` when the model was loaded and is now a plain tensor (``layer.weight = t``).
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from paramedit.core.errors import BackwardCheckError
+
+
+@dataclass
+class ParamGrad:
+    """Gradient status of one parameter after the check."""
+
+    name: str
+    requires_grad: bool
+    has_grad: bool
+    grad_norm: float | None
+    finite: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class BackwardReport:
+    """Result of :func:`run_backward_check`."""
+
+    loss: float
+    device: str
+    params: list[ParamGrad]
+    missing_grad: list[str]
+    replaced: list[str]
+    reduction: str = "sum"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def trainable(self) -> list[ParamGrad]:
+        return [p for p in self.params if p.requires_grad]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing_grad and not self.replaced
+
+    def verdict(self) -> str:
+        """One sentence for the status line and the CLI."""
+        n = len(self.trainable)
+        if self.replaced:
+            return f"{len(self.replaced)} parameter(s) are no longer nn.Parameters: {', '.join(self.replaced)}"
+        if not self.missing_grad:
+            return f"all {n} trainable parameters received finite gradients"
+        return (f"{len(self.missing_grad)} of {n} trainable parameters did not receive a finite gradient: "
+                f"{', '.join(self.missing_grad)}")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "loss": self.loss,
+            "device": self.device,
+            "params": [p.as_json() for p in self.params],
+            "missing_grad": list(self.missing_grad),
+            "replaced": list(self.replaced),
+        }
+
+
+@dataclass(frozen=True)
+class ParameterSlot:
+    """Where a Parameter lived at load time: ``module.<attr>`` under ``name``."""
+
+    name: str
+    module: nn.Module
+    attr: str
+    param: nn.Parameter
+
+
+def parameter_slots(model: nn.Module) -> list[ParameterSlot]:
+    """Record every Parameter's home, to detect later replacement by a plain tensor."""
+    slots = []
+    for mod_name, module in model.named_modules(remove_duplicate=False):
+        for attr, p in module._parameters.items():
+            if p is not None:
+                slots.append(ParameterSlot(f"{mod_name}.{attr}" if mod_name else attr, module, attr, p))
+    return slots
+
+
+def replaced_parameters(slots: Iterable[ParameterSlot]) -> list[str]:
+    """Names that were Parameters at load time and now hold something that is not one."""
+    replaced = []
+    for slot in slots:
+        current = getattr(slot.module, slot.attr, None)
+        if not isinstance(current, nn.Parameter):
+            replaced.append(slot.name)
+    return replaced
+
+
+def floating_outputs(out: Any, _depth: int = 0) -> list[torch.Tensor]:
+    """Every floating-point tensor in a model output (tensors, tuples, dicts, HF output objects)."""
+    if _depth > 20:
+        return []
+    if isinstance(out, torch.Tensor):
+        return [out] if (out.is_floating_point() or out.is_complex()) else []
+    if isinstance(out, Mapping):  # includes transformers' ModelOutput, an OrderedDict
+        items: Iterable[Any] = out.values()
+    elif isinstance(out, (tuple, list)):
+        items = out
+    elif hasattr(out, "__dataclass_fields__"):
+        items = (getattr(out, f) for f in out.__dataclass_fields__)
+    else:
+        return []
+    found: list[torch.Tensor] = []
+    for item in items:
+        found.extend(floating_outputs(item, _depth + 1))
+    return found
+
+
+def move_inputs(value: Any, device: torch.device) -> Any:
+    """Move every tensor in nested inputs to ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, Mapping):
+        return {k: move_inputs(v, device) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(move_inputs(v, device) for v in value)
+    return value
+
+
+def _forward(model: nn.Module, inputs: Any) -> Any:
+    if isinstance(inputs, Mapping):
+        return model(**inputs)
+    if isinstance(inputs, (tuple, list)):
+        return model(*inputs)
+    return model(inputs)
+
+
+def run_backward_check(
+    model: nn.Module,
+    inputs: Any,
+    *,
+    names: Mapping[str, nn.Parameter] | None = None,
+    slots: Iterable[ParameterSlot] = (),
+    reduction: str = "sum",
+    train_mode: bool = False,
+) -> BackwardReport:
+    """Run forward and backward once and report, per parameter, whether a finite grad arrived.
+
+    ``names`` maps each (de-duplicated) parameter name to report; it defaults to
+    ``model.named_parameters()``. Old gradients are cleared first. The model runs in eval mode
+    unless ``train_mode`` (so BatchNorm statistics and dropout are untouched); its mode is
+    restored afterwards. If anything fails, the previous gradients are put back and a
+    :class:`BackwardCheckError` names the cause.
+    """
+    if reduction not in ("sum", "mean"):
+        raise BackwardCheckError(f"reduction must be 'sum' or 'mean', not {reduction!r}")
+    params = dict(names) if names is not None else dict(model.named_parameters())
+    device = next(iter(params.values())).device if params else torch.device("cpu")
+    was_training = model.training
+    old_grads = {name: p.grad for name, p in params.items()}
+    buffers_before = (
+        {n: b.detach().clone() for n, b in model.named_buffers()} if train_mode else {}
+    )
+    notes: list[str] = []
+    try:
+        for p in params.values():
+            p.grad = None
+        model.train(train_mode)
+        with torch.enable_grad():
+            try:
+                out = _forward(model, move_inputs(inputs, device))
+            except Exception as exc:
+                raise BackwardCheckError(
+                    f"the model's forward raised {type(exc).__name__}: {exc}", details=traceback.format_exc()
+                ) from exc
+            tensors = [t for t in floating_outputs(out) if t.requires_grad]
+            if not tensors:
+                raise BackwardCheckError(
+                    "the model's output has no tensor that requires grad, so no gradient can flow "
+                    f"(output type: {type(out).__name__})"
+                )
+            parts = [(t.real if t.is_complex() else t) for t in tensors]
+            loss = sum((t.sum() if reduction == "sum" else t.mean()) for t in parts)
+            try:
+                loss.backward()
+            except Exception as exc:
+                raise BackwardCheckError(
+                    f"backward raised {type(exc).__name__}: {exc}", details=traceback.format_exc()
+                ) from exc
+    except BaseException:
+        for name, p in params.items():
+            p.grad = old_grads[name]
+        raise
+    finally:
+        model.train(was_training)
+        if buffers_before:
+            with torch.no_grad():
+                for n, b in model.named_buffers():
+                    if n in buffers_before:
+                        b.copy_(buffers_before[n])
+
+    results = []
+    for name, p in params.items():
+        if not p.is_leaf:
+            notes.append(f"{name} is not a leaf tensor; its .grad is not populated by backward")
+        grad = p.grad
+        if grad is None:
+            results.append(ParamGrad(name, p.requires_grad, False, None, False))
+            continue
+        norm = float(torch.linalg.vector_norm(grad.detach().to(torch.float64)))
+        results.append(ParamGrad(name, p.requires_grad, True, norm, math.isfinite(norm)))
+    missing = [r.name for r in results if r.requires_grad and not (r.has_grad and r.finite)]
+    return BackwardReport(
+        loss=float(loss.detach()),
+        device=str(device),
+        params=results,
+        missing_grad=missing,
+        replaced=replaced_parameters(slots),
+        reduction=reduction,
+        notes=notes,
+    )

@@ -1,0 +1,138 @@
+"""Putting checkpoint tensors into a model, and saying exactly what did not fit.
+
+Never a silent ``strict=False``: every missing, unexpected, mismatched or converted key is
+reported. A tensor whose shape does not match is left as the model built it; the user can copy
+a slice of the checkpoint tensor into it with a ``copy`` edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass
+class LoadReport:
+    """What happened when a checkpoint met a model."""
+
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    converted: list[tuple[str, str, str]] = field(default_factory=list)
+    tied: list[tuple[str, str]] = field(default_factory=list)  # (alias the file lacked, canonical it is tied to)
+    key_map: dict[str, str] = field(default_factory=dict)  # model name -> checkpoint name
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def summary(self) -> str:
+        """One paragraph a researcher reads first."""
+        parts = [f"{len(self.loaded)} tensors loaded"]
+        if self.missing:
+            parts.append(f"{len(self.missing)} in the model but not the checkpoint: {_few(self.missing)}")
+        if self.unexpected:
+            parts.append(f"{len(self.unexpected)} in the checkpoint but not the model: {_few(self.unexpected)}")
+        if self.mismatched:
+            items = [f"{n} (checkpoint {list(c)}, model {list(m)})" for n, c, m in self.mismatched]
+            parts.append(f"{len(self.mismatched)} with different shapes, left as the model built them: {_few(items)}")
+        if self.converted:
+            items = [f"{n} {a}->{b}" for n, a, b in self.converted]
+            parts.append(f"{len(self.converted)} converted to the model's dtype: {_few(items)}")
+        return "; ".join(parts) + "."
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "missing": list(self.missing),
+            "unexpected": list(self.unexpected),
+            "mismatched": [{"name": n, "checkpoint_shape": list(c), "model_shape": list(m)} for n, c, m in self.mismatched],
+            "converted": [{"name": n, "from": a, "to": b} for n, a, b in self.converted],
+            "tied": [{"name": a, "tied_to": c} for a, c in self.tied],
+            "notes": list(self.notes),
+        }
+
+
+def _few(names: list[str], n: int = 6) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f", … ({len(names) - n} more)" if len(names) > n else "")
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def match_keys(model_keys: list[str], ckpt_keys: list[str]) -> tuple[dict[str, str], str | None]:
+    """Map model names to checkpoint names, trying one extra wrapping prefix either way.
+
+    Lightning saves ``model.layer.weight`` for a LightningModule holding ``self.model``; some
+    tools save the inner model's keys for an outer wrapper. The mapping that matches the most
+    keys wins; the note says which prefix was used.
+    """
+    ckpt_set = set(ckpt_keys)
+    best = ({k: k for k in model_keys if k in ckpt_set}, None)
+    prefixes = {k.split(".", 1)[0] + "." for k in ckpt_keys if "." in k}
+    for prefix in prefixes:
+        # checkpoint has an extra prefix
+        cand = {k: prefix + k for k in model_keys if prefix + k in ckpt_set}
+        if len(cand) > len(best[0]):
+            best = (cand, f"stripped prefix {prefix!r} from checkpoint keys")
+    model_prefixes = {k.split(".", 1)[0] + "." for k in model_keys if "." in k}
+    for prefix in model_prefixes:
+        cand = {k: k[len(prefix):] for k in model_keys if k.startswith(prefix) and k[len(prefix):] in ckpt_set}
+        if len(cand) > len(best[0]):
+            best = (cand, f"added prefix {prefix!r} to checkpoint keys")
+    return best
+
+
+def load_into_model(
+    model: nn.Module,
+    tensors: Mapping[str, torch.Tensor],
+    aliases: Mapping[str, str],
+) -> LoadReport:
+    """Copy checkpoint tensors into the model's own parameters and buffers, in place.
+
+    ``aliases`` maps each tied model name to its canonical name; a tied name the file lacks is
+    not "missing" when its canonical name was loaded (``save_pretrained`` drops tied weights).
+    """
+    report = LoadReport()
+    state = model.state_dict(keep_vars=True)
+    mapping, note = match_keys(list(state), list(tensors))
+    if note:
+        report.notes.append(note)
+    used_ckpt: set[str] = set()
+    loaded_objects: set[int] = set()
+    with torch.no_grad():
+        for name, target in state.items():
+            ckpt_name = mapping.get(name)
+            if ckpt_name is None:
+                continue
+            source = tensors[ckpt_name]
+            used_ckpt.add(ckpt_name)
+            if tuple(source.shape) != tuple(target.shape):
+                report.mismatched.append((name, tuple(source.shape), tuple(target.shape)))
+                continue
+            if id(target) in loaded_objects:
+                report.key_map[name] = ckpt_name
+                continue  # a tied alias: the shared tensor is already loaded
+            if source.dtype != target.dtype:
+                report.converted.append((name, _dtype_name(source.dtype), _dtype_name(target.dtype)))
+            target.copy_(source)
+            loaded_objects.add(id(target))
+            report.loaded.append(name)
+            report.key_map[name] = ckpt_name
+        for name, target in state.items():
+            if name in mapping:
+                continue
+            canonical = aliases.get(name)
+            if id(target) in loaded_objects:
+                report.tied.append((name, canonical or "a loaded tensor"))
+            else:
+                report.missing.append(name)
+    report.unexpected = [k for k in tensors if k not in used_ckpt]
+    return report

@@ -1,0 +1,169 @@
+"""Turning a model spec (``file.py:NAME`` / ``package.module:NAME``) into an ``nn.Module``.
+
+Importing a model file runs its code: that is the user's explicit request when they name it,
+and the reason the GUI asks before importing a file it has not opened before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from paramedit.core.errors import ModelSpecError
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """Split ``"path/to/file.py:Net"`` into its module part and its attribute name."""
+    module_part, sep, name = spec.rpartition(":")
+    # A Windows drive letter ("C:\\x.py") has a colon too; the NAME part never has a path separator.
+    if not sep or not module_part or not name or "/" in name or "\\" in name:
+        raise ModelSpecError(
+            f"model spec {spec!r} is not of the form 'file.py:NAME' or 'package.module:NAME'"
+        )
+    return module_part, name.strip()
+
+
+def parse_model_kwargs(text: str | None) -> dict[str, Any]:
+    """Parse ``--model-kwargs`` JSON into a dict; an error names the bad JSON."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelSpecError(f"--model-kwargs is not valid JSON ({exc.msg} at position {exc.pos}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise ModelSpecError(f"--model-kwargs must be a JSON object such as '{{\"width\": 8}}', not {text!r}")
+    return value
+
+
+def _import_file(path: Path, spec: str):
+    if not path.is_file():
+        raise ModelSpecError(f"model spec {spec!r}: file {str(path)!r} does not exist")
+    # A unique module name per file keeps two 'model.py' files from shadowing each other.
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    module_name = f"paramedit_user_model_{path.stem}_{digest}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    import_spec = importlib.util.spec_from_file_location(module_name, path)
+    if import_spec is None or import_spec.loader is None:
+        raise ModelSpecError(f"model spec {spec!r}: {str(path)!r} cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(import_spec)
+    sys.modules[module_name] = module
+    # Let the model file import its neighbours (common in research code).
+    folder = str(path.resolve().parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        import_spec.loader.exec_module(module)
+    except BaseException as exc:
+        sys.modules.pop(module_name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise ModelSpecError(
+            f"model spec {spec!r}: importing {str(path)!r} raised {type(exc).__name__}: {exc}",
+            details=traceback.format_exc(),
+        ) from exc
+    finally:
+        if added:
+            sys.path.remove(folder)
+    return module
+
+
+def _import_module(dotted: str, spec: str):
+    try:
+        return importlib.import_module(dotted)
+    except ModuleNotFoundError as exc:
+        raise ModelSpecError(
+            f"model spec {spec!r}: no module named {exc.name!r} (is the package installed, "
+            f"or did you mean a file path ending in .py?)",
+            details=traceback.format_exc(),
+        ) from exc
+    except Exception as exc:
+        raise ModelSpecError(
+            f"model spec {spec!r}: importing {dotted!r} raised {type(exc).__name__}: {exc}",
+            details=traceback.format_exc(),
+        ) from exc
+
+
+def resolve_spec(spec: str):
+    """Import the spec's module and return the named attribute (a class or factory)."""
+    module_part, name = split_spec(spec)
+    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+        module = _import_file(Path(module_part).expanduser(), spec)
+    else:
+        module = _import_module(module_part, spec)
+    target: Any = module
+    for part in name.split("."):
+        if not hasattr(target, part):
+            available = sorted(
+                n for n, v in vars(module).items() if not n.startswith("_") and callable(v)
+            )
+            raise ModelSpecError(
+                f"model spec {spec!r}: {module_part!r} has no attribute {name!r}; "
+                f"callables there: {', '.join(available[:20]) or 'none'}"
+            )
+        target = getattr(target, part)
+    return target
+
+
+def build_model(spec: str | nn.Module, kwargs: dict[str, Any] | None = None) -> nn.Module:
+    """Return the ``nn.Module`` a spec names, constructed with ``kwargs``.
+
+    ``spec`` may already be an ``nn.Module`` instance (from Python), returned as it is.
+    """
+    if isinstance(spec, nn.Module):
+        if kwargs:
+            raise ModelSpecError("model kwargs were given, but the model is already an nn.Module instance")
+        return spec
+    if not isinstance(spec, str):
+        raise ModelSpecError(f"a model must be a spec string or an nn.Module, not {type(spec).__name__}")
+    factory = resolve_spec(spec)
+    if isinstance(factory, nn.Module):
+        if kwargs:
+            raise ModelSpecError(f"model spec {spec!r} names a module instance; it takes no kwargs")
+        return factory
+    if not callable(factory):
+        raise ModelSpecError(f"model spec {spec!r} names a {type(factory).__name__}, not a class or factory")
+    try:
+        model = factory(**(kwargs or {}))
+    except Exception as exc:
+        raise ModelSpecError(
+            f"model spec {spec!r}: calling it with {kwargs or {}} raised {type(exc).__name__}: {exc}",
+            details=traceback.format_exc(),
+        ) from exc
+    if not isinstance(model, nn.Module):
+        raise ModelSpecError(
+            f"model spec {spec!r} returned a {type(model).__name__}, not a torch.nn.Module"
+        )
+    return model
+
+
+def model_example_inputs(model: nn.Module, spec: str | nn.Module | None) -> tuple | None:
+    """The model's own example input, from ``example_inputs()`` or ``example_input_array``.
+
+    ``example_inputs`` may be a function in the model's file (next to NAME) or a method of the model.
+    """
+    hook = getattr(model, "example_inputs", None)
+    if hook is None and isinstance(spec, str):
+        try:
+            module_part, _ = split_spec(spec)
+            owner = resolve_spec(f"{module_part}:example_inputs")
+        except ModelSpecError:
+            owner = None
+        hook = owner
+    if callable(hook):
+        value = hook()
+        return value if isinstance(value, tuple) else (value,)
+    array = getattr(model, "example_input_array", None)
+    if array is not None:
+        return array if isinstance(array, tuple) else (array,)
+    return None

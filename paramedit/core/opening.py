@@ -1,0 +1,63 @@
+"""``open_session``: model spec and/or checkpoint in, a ready :class:`Session` out."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from paramedit.core.checkpoint_formats import load_checkpoint
+from paramedit.core.devices import move_model, parse_device
+from paramedit.core.errors import ModelSpecError, ParameditError
+from paramedit.core.load_report import load_into_model
+from paramedit.core.model_spec import build_model, model_example_inputs
+from paramedit.core.session import Session
+from paramedit.core.tensor_store import TensorStore
+
+
+def open_session(
+    model: str | nn.Module | None = None,
+    checkpoint: str | Path | None = None,
+    *,
+    device: str = "cpu",
+    model_kwargs: dict[str, Any] | None = None,
+    trust: bool = False,
+    container_key: str | None = None,
+) -> Session:
+    """Open a model (spec or ``nn.Module``) and/or a checkpoint.
+
+    With only a checkpoint the session is "tensors only": view, edit and save work; the backward
+    check says it needs a model. With a model, checkpoint tensors are copied into the model's own
+    parameters and buffers and :attr:`Session.report` says what did not fit.
+    """
+    if model is None and checkpoint is None:
+        raise ParameditError("nothing to open: give a model spec, a checkpoint, or both")
+    dev = parse_device(device)
+    ckpt = load_checkpoint(checkpoint, trust=trust, container_key=container_key) if checkpoint is not None else None
+    if model is None:
+        assert ckpt is not None
+        store = TensorStore.from_tensors(ckpt.tensors, ckpt.aliases)
+        session = Session(store, checkpoint=ckpt)
+        if dev.type != "cpu":
+            session.to(dev)
+        return session
+
+    net = build_model(model, model_kwargs)
+    store = TensorStore.from_model(net)
+    report = None
+    if ckpt is not None:
+        report = load_into_model(net, ckpt.tensors, store.aliases)
+        report.notes[:0] = list(ckpt.notes)
+    try:
+        example = model_example_inputs(net, model if isinstance(model, str) else None)
+    except Exception as exc:
+        raise ModelSpecError(
+            f"the model's example_inputs()/example_input_array raised {type(exc).__name__}: {exc}",
+            details=traceback.format_exc(),
+        ) from exc
+    move_model(net, dev)
+    store.device = dev
+    return Session(store, model=net, checkpoint=ckpt, report=report,
+                   spec=model if isinstance(model, str) else None, example_inputs=example)

@@ -1,0 +1,478 @@
+"""A session: one model and/or checkpoint, its named tensors, staged edits, history.
+
+Every write to a tensor goes through :meth:`Session.commit`, :meth:`Session.undo` or
+:meth:`Session.redo`, each ``with torch.no_grad(): tensor[region].copy_(values)`` on the
+tensor's own device, followed by a check that the object at that name is still the same
+``nn.Parameter`` (same id, storage, device, dtype, requires_grad).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from paramedit.core.backward_check import BackwardReport, parameter_slots, run_backward_check
+from paramedit.core.checkpoint_formats import LoadedCheckpoint, load_checkpoint
+from paramedit.core.devices import move_model, parse_device
+from paramedit.core.edit_values import compute_edit_values, source_tensor
+from paramedit.core.edits import WHOLE, Edit, edit_log
+from paramedit.core.errors import (
+    BackwardCheckError,
+    EditError,
+    IdentityViolationError,
+    ParameditError,
+)
+from paramedit.core.events import EventEmitter
+from paramedit.core.history import CommitRecord, History, WriteAtom
+from paramedit.core.input_builder import build_inputs
+from paramedit.core.load_report import LoadReport
+from paramedit.core.region_overlap import overlay
+from paramedit.core.regions import Region, parse_region
+from paramedit.core.saving import save_tensors, write_json
+from paramedit.core.tensor_tree import TensorInfo, TensorStats, build_infos, tensor_stats
+from paramedit.core.tensor_store import TensorStore
+
+
+@dataclass(frozen=True)
+class IdentityCheck:
+    """The proof shown after a commit that a tensor was written in place."""
+
+    name: str
+    same_object: bool
+    is_parameter: bool
+    was_parameter: bool
+    same_storage: bool
+    same_device: bool
+    same_dtype: bool
+    same_requires_grad: bool
+
+    @property
+    def ok(self) -> bool:
+        return (self.same_object and self.same_storage and self.same_device and self.same_dtype
+                and self.same_requires_grad and self.is_parameter == self.was_parameter)
+
+
+class Session:
+    """Open tensors of a model and/or checkpoint, with staged edits, commit and undo.
+
+    Build one with :func:`paramedit.open_session`.
+    """
+
+    def __init__(
+        self,
+        store: TensorStore,
+        *,
+        model: nn.Module | None = None,
+        checkpoint: LoadedCheckpoint | None = None,
+        report: LoadReport | None = None,
+        spec: str | None = None,
+        example_inputs: tuple | None = None,
+    ) -> None:
+        self.model = model
+        self.checkpoint = checkpoint
+        self.report = report
+        self.spec = spec
+        self.example_inputs = example_inputs
+        self.input_exprs: list[str] | None = None  # remembered for the session (GUI dialog, CLI)
+        self.events = EventEmitter()
+        self.history = History()
+        self.staged: list[Edit] = []
+        self._store = store
+        self._slots = parameter_slots(model) if model is not None else []
+        self._pending: list[tuple[str, Region, torch.Tensor]] | None = []
+        self._sources: dict[Path, LoadedCheckpoint] = {}
+        self._snapshots: dict[str, torch.Tensor] = {}
+        self._reference: LoadedCheckpoint | None = None
+        self.last_backward: BackwardReport | None = None
+        self.unsaved = False
+        self._identity = self._identity_snapshot()
+
+    # ------------------------------------------------------------------ names and tensors
+    @property
+    def device(self) -> torch.device:
+        return self._store.device
+
+    @property
+    def has_model(self) -> bool:
+        return self.model is not None
+
+    def names(self) -> list[str]:
+        """Canonical tensor names in model order (tied aliases folded in)."""
+        return list(self._store.tensors)
+
+    def aliases(self) -> dict[str, str]:
+        """Tied alias -> canonical name."""
+        return dict(self._store.aliases)
+
+    def resolve(self, name: str) -> str:
+        """The canonical name for a name or tied alias, or an error listing close names."""
+        canonical = self._store.aliases.get(name, name)
+        if canonical not in self._store.tensors:
+            close = [n for n in self._store.tensors if name.rpartition(".")[2] in n][:5]
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise EditError(f"no tensor named {name!r}{hint}")
+        return canonical
+
+    def tensor(self, name: str) -> torch.Tensor:
+        """The live tensor (the model's own ``nn.Parameter`` or buffer) at a name or alias."""
+        return self._store.tensors[self.resolve(name)]
+
+    def infos(self) -> dict[str, TensorInfo]:
+        """Name -> what the tree shows about it."""
+        return build_infos(self._store.tensors, self._store.kinds, self._store.aliases)
+
+    def info(self, name: str) -> TensorInfo:
+        canonical = self.resolve(name)
+        return build_infos({canonical: self._store.tensors[canonical]}, self._store.kinds, self._store.aliases)[canonical]
+
+    def stats(self, name: str) -> TensorStats:
+        return tensor_stats(self.tensor(name))
+
+    # ------------------------------------------------------------------ staging
+    def stage(self, target: str, index: str = WHOLE, value: Any = None) -> Edit:
+        """Stage ``tensor[index] = value`` (a scalar, nested list or tensor)."""
+        return self.stage_edit(Edit("set", target, index, value=value))
+
+    def stage_formula(self, target: str, index: str, expr: str, seed: int | None = None) -> Edit:
+        return self.stage_edit(Edit("formula", target, index, expr=expr, seed=seed))
+
+    def stage_init(self, target: str, index: str, method: str, args: Mapping[str, Any] | None = None,
+                   seed: int | None = 0) -> Edit:
+        return self.stage_edit(Edit("init", target, index, method=method, args=dict(args or {}), seed=seed))
+
+    def stage_copy(self, target: str, index: str = WHOLE, source: str | None = None,
+                   source_name: str | None = None, source_index: str = WHOLE) -> Edit:
+        return self.stage_edit(Edit("copy", target, index, source=source, source_name=source_name,
+                                    source_index=source_index))
+
+    def stage_edit(self, edit: Edit) -> Edit:
+        """Validate an edit against the current values (and earlier staged edits) and stage it.
+
+        Raises without staging anything if the target, region or values are bad.
+        """
+        pending = self._pending_values()
+        pending.append(self._compute(edit, pending))
+        self.staged.append(edit)
+        self._pending = pending
+        self.events.emit("staged", edit=edit)
+        return edit
+
+    def discard(self) -> None:
+        """Drop every staged edit."""
+        self.staged.clear()
+        self._pending = []
+        self.events.emit("discarded")
+
+    def staged_names(self) -> set[str]:
+        return {self.resolve(e.target) for e in self.staged}
+
+    def preview(self, name: str, index: str | Region = WHOLE) -> tuple[torch.Tensor, torch.Tensor]:
+        """(values, staged mask) of a region as it will be after commit, on the CPU.
+
+        Costs the region plus its overlap with staged edits, never the whole tensor.
+        """
+        canonical = self.resolve(name)
+        tensor = self._store.tensors[canonical]
+        region = index if isinstance(index, Region) else parse_region(index, tuple(tensor.shape))
+        values = tensor.detach()[region.index].to("cpu", copy=True)
+        mask = torch.zeros(region.shape, dtype=torch.bool)
+        for pname, pregion, pvalues in self._pending_values():
+            if pname == canonical and overlay(values, region, pvalues, pregion):
+                overlay(mask, region, torch.ones(pregion.shape, dtype=torch.bool), pregion)
+        return values, mask
+
+    def _pending_values(self) -> list[tuple[str, Region, torch.Tensor]]:
+        if self._pending is None or len(self._pending) != len(self.staged):
+            pending: list[tuple[str, Region, torch.Tensor]] = []
+            for edit in self.staged:
+                pending.append(self._compute(edit, pending))
+            self._pending = pending
+        return list(self._pending)
+
+    def _compute(self, edit: Edit, pending) -> tuple[str, Region, torch.Tensor]:
+        canonical = self.resolve(edit.target)
+        tensor = self._store.tensors[canonical]
+        reason = self.info(canonical).read_only
+        if reason:
+            raise EditError(f"{canonical} cannot be edited: {reason}")
+        region = parse_region(edit.index, tuple(tensor.shape))
+
+        def current() -> torch.Tensor:
+            values = tensor.detach()[region.index].to("cpu", copy=True)
+            for pname, pregion, pvalues in pending:
+                if pname == canonical:
+                    overlay(values, region, pvalues, pregion)
+            return values
+
+        values = compute_edit_values(edit, tensor, region, current, self._copy_source)
+        return canonical, region, values
+
+    def _copy_source(self, edit: Edit) -> tuple[torch.Tensor, str]:
+        if edit.source is None:
+            if self.checkpoint is None:
+                raise EditError("a copy edit without 'source' copies from the session's checkpoint, but none is open")
+            ckpt = self._reference_checkpoint()
+            name = edit.source_name or self._checkpoint_name(self.resolve(edit.target))
+        else:
+            path = Path(edit.source).expanduser().resolve()
+            if path not in self._sources:
+                self._sources[path] = load_checkpoint(path)
+            ckpt = self._sources[path]
+            name = edit.source_name or edit.target
+        return source_tensor(ckpt, name), f"{ckpt.path.name}:{name}"
+
+    # ------------------------------------------------------------------ commit, undo, redo
+    def commit(self) -> list[IdentityCheck]:
+        """Write every staged edit in place and verify identity; one undo step.
+
+        Returns the identity checks of the touched tensors. Nothing is written if any value is
+        invalid; if a write fails midway, the regions already written are restored.
+        """
+        if not self.staged:
+            return []
+        pending = self._pending_values()
+        record = CommitRecord(edits=list(self.staged))
+        for name, _, _ in pending:
+            self._ensure_baseline(name)
+        try:
+            with torch.no_grad():
+                for name, region, values in pending:
+                    tensor = self._store.tensors[name]
+                    view = tensor[region.index]
+                    old = view.detach().to("cpu", copy=True)
+                    view.copy_(values.to(tensor.device))
+                    record.atoms.append(WriteAtom(name, region.index, region.text, old, values))
+        except Exception as exc:
+            self._write_atoms(reversed(record.atoms), new=False)
+            raise EditError(f"commit failed and was rolled back: {exc}") from exc
+        checks = self._verify(record.names)
+        self.history.push(record)
+        self.staged.clear()
+        self._pending = []
+        self.unsaved = True
+        self.events.emit("committed", record=record, checks=checks)
+        return checks
+
+    def undo(self) -> CommitRecord | None:
+        """Restore the old values of the last commit's regions."""
+        record = self.history.pop_undo()
+        if record is not None:
+            self._write_atoms(reversed(record.atoms), new=False)
+            self._after_history(record, "undone")
+        return record
+
+    def redo(self) -> CommitRecord | None:
+        record = self.history.pop_redo()
+        if record is not None:
+            self._write_atoms(record.atoms, new=True)
+            self._after_history(record, "redone")
+        return record
+
+    @property
+    def can_undo(self) -> bool:
+        return self.history.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        return self.history.can_redo
+
+    def _write_atoms(self, atoms, *, new: bool) -> None:
+        with torch.no_grad():
+            for atom in atoms:
+                tensor = self._store.tensors[atom.name]
+                tensor[atom.index].copy_((atom.new if new else atom.old).to(tensor.device))
+
+    def _after_history(self, record: CommitRecord, event: str) -> None:
+        self._pending = None  # staged values were computed against other current values
+        checks = self._verify(record.names)
+        self.unsaved = True
+        self.events.emit(event, record=record, checks=checks)
+
+    def _identity_snapshot(self) -> dict[str, tuple]:
+        return {
+            name: (t, isinstance(t, nn.Parameter), t.data_ptr(), t.device, t.dtype, t.requires_grad)
+            for name, t in self._store.tensors.items()
+        }
+
+    def _verify(self, names: list[str]) -> list[IdentityCheck]:
+        checks = []
+        for name in names:
+            obj, was_param, ptr, device, dtype, requires_grad = self._identity[name]
+            now = self._store.lookup(name)
+            checks.append(IdentityCheck(
+                name=name,
+                same_object=now is obj,
+                is_parameter=isinstance(now, nn.Parameter),
+                was_parameter=was_param,
+                same_storage=now is not None and now.data_ptr() == ptr,
+                same_device=now is not None and now.device == device,
+                same_dtype=now is not None and now.dtype == dtype,
+                same_requires_grad=now is not None and now.requires_grad == requires_grad,
+            ))
+        bad = [c.name for c in checks if not c.ok]
+        if bad:
+            raise IdentityViolationError(
+                f"after writing, {', '.join(bad)} is no longer the same tensor object with the same "
+                "storage; something outside paramedit replaced it"
+            )
+        return checks
+
+    # ------------------------------------------------------------------ checkpoint comparison
+    def _checkpoint_name(self, name: str) -> str:
+        if self.report is not None:
+            return self.report.key_map.get(name, name)
+        return name
+
+    def _reference_checkpoint(self) -> LoadedCheckpoint:
+        """The checkpoint's original values, never the edited live ones."""
+        if self.checkpoint is None:
+            raise EditError("this session has no checkpoint")
+        if self.model is not None:
+            return self.checkpoint  # the model holds copies; the loaded dict keeps the file's values
+        if self._reference is None:
+            self._reference = load_checkpoint(self.checkpoint.path, trust=self.checkpoint.trusted,
+                                              container_key=self.checkpoint.container_key)
+        return self._reference
+
+    def _baseline(self, name: str) -> torch.Tensor | None:
+        if name in self._snapshots:
+            return self._snapshots[name]
+        if self.checkpoint is None:
+            return None
+        if self.report is not None and (name not in self.report.key_map
+                                        or any(m[0] == name for m in self.report.mismatched)):
+            return None
+        ckpt = self._reference_checkpoint()
+        key = self._checkpoint_name(name)
+        canonical = ckpt.aliases.get(key, key)
+        return ckpt.tensors.get(canonical)
+
+    def _ensure_baseline(self, name: str) -> None:
+        if self._baseline(name) is None:
+            self._snapshots[name] = self._store.tensors[name].detach().to("cpu", copy=True)
+
+    def changed_count(self, name: str) -> int:
+        """How many elements differ from the checkpoint (or from the values at open)."""
+        canonical = self.resolve(name)
+        base = self._baseline(canonical)
+        if base is None:
+            return 0
+        now = self._store.tensors[canonical].detach()
+        base = base.to(device=now.device, dtype=now.dtype)
+        diff = now != base
+        if now.is_floating_point():
+            diff &= ~(torch.isnan(now) & torch.isnan(base))
+        return int(diff.sum())
+
+    def revert(self, name: str) -> list[IdentityCheck]:
+        """Put a tensor back to its checkpoint values, as one undoable commit of its own."""
+        canonical = self.resolve(name)
+        base = self._baseline(canonical)
+        if base is None:
+            raise EditError(f"{canonical} has no checkpoint values to revert to")
+        if canonical in self._snapshots:
+            edit = Edit("set", canonical, WHOLE, value=base.clone())
+        else:
+            edit = Edit("copy", canonical, WHOLE, source=None, source_name=self._checkpoint_name(canonical))
+        saved = (list(self.staged), self._pending)
+        self.staged, self._pending = [], []
+        try:
+            self.stage_edit(edit)
+            return self.commit()
+        finally:
+            self.staged, self._pending = saved[0], None
+
+    # ------------------------------------------------------------------ device
+    def to(self, device: str | torch.device) -> None:
+        """Move the model (or the tensors) to ``device``; objects keep their identity."""
+        dev = parse_device(device)
+        if self.model is not None:
+            move_model(self.model, dev)
+        else:
+            self._store.move(dev)
+        self._store.device = dev
+        self._pending = None
+        self._identity = self._identity_snapshot()
+        self.events.emit("device_changed", device=str(dev))
+
+    # ------------------------------------------------------------------ backward check
+    def run_backward(
+        self,
+        inputs: Any = None,
+        *,
+        input_exprs: list[str] | None = None,
+        input_shapes: list[str] | None = None,
+        reduction: str = "sum",
+        train_mode: bool = False,
+    ) -> BackwardReport:
+        """Forward and backward once on the model's device; per-parameter gradient status."""
+        if self.model is None:
+            raise BackwardCheckError("the backward check needs a model; this session has only a checkpoint's tensors. "
+                                     "Open it with a model spec (file.py:NAME) to run it.")
+        if inputs is None:
+            exprs = input_exprs or None
+            if exprs is None and not input_shapes and self.example_inputs is None:
+                exprs = self.input_exprs
+            inputs = build_inputs(self.model, exprs=exprs, shapes=input_shapes, example=self.example_inputs)
+            if input_exprs:
+                self.input_exprs = list(input_exprs)
+        params = {n: t for n, t in self._store.tensors.items() if self._store.kinds.get(n) == "parameter"}
+        report = run_backward_check(self.model, inputs, names=params, slots=self._slots,
+                                    reduction=reduction, train_mode=train_mode)
+        self.last_backward = report
+        self.events.emit("backward_done", report=report)
+        return report
+
+    # ------------------------------------------------------------------ saving
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """(canonical name -> tensor, alias -> canonical) of what a save writes."""
+        if self.model is None:
+            return dict(self._store.tensors), dict(self._store.aliases)
+        state = self.model.state_dict(keep_vars=True)
+        tensors = {n: t for n, t in state.items() if n not in self._store.aliases}
+        aliases = {n: self._store.aliases[n] for n in state if n in self._store.aliases}
+        return tensors, aliases
+
+    def save(self, path: str | Path) -> Path:
+        """Save the current tensors atomically as ``.safetensors`` or a torch file."""
+        tensors, aliases = self.state_dict()
+        out = save_tensors(tensors, path, aliases=aliases)
+        self.unsaved = False
+        self.events.emit("saved", path=out)
+        return out
+
+    def edits(self) -> list[Edit]:
+        """The committed edits currently applied, oldest first."""
+        return self.history.applied_edits()
+
+    def edit_log(self) -> dict[str, Any]:
+        return edit_log(self.edits())
+
+    def export_edits(self, path: str | Path) -> Path:
+        return write_json(path, self.edit_log())
+
+    def apply_edits(self, edits: list[Edit]) -> list[IdentityCheck]:
+        """Stage and commit a list of edits as one step; nothing is written if any is bad."""
+        saved = list(self.staged)
+        try:
+            for i, edit in enumerate(edits, 1):
+                try:
+                    self.stage_edit(edit)
+                except ParameditError as exc:
+                    exc.message = f"edit {i} ({edit.describe()}): {exc.message}"
+                    exc.args = (exc.message,)
+                    raise
+        except BaseException:
+            self.staged = saved
+            self._pending = None
+            raise
+        return self.commit()
+
+    @property
+    def has_unsaved_changes(self) -> bool:
+        return self.unsaved or bool(self.staged)
