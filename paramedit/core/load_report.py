@@ -114,18 +114,17 @@ def load_into_model(
                 continue
             source = tensors[ckpt_name]
             used_ckpt.add(ckpt_name)
+            report.key_map[name] = ckpt_name
             if tuple(source.shape) != tuple(target.shape):
                 report.mismatched.append((name, tuple(source.shape), tuple(target.shape)))
                 continue
             if id(target) in loaded_objects:
-                report.key_map[name] = ckpt_name
                 continue  # a tied alias: the shared tensor is already loaded
             if source.dtype != target.dtype:
                 report.converted.append((name, _dtype_name(source.dtype), _dtype_name(target.dtype)))
             target.copy_(source)
             loaded_objects.add(id(target))
             report.loaded.append(name)
-            report.key_map[name] = ckpt_name
         for name, target in state.items():
             if name in mapping:
                 continue

@@ -69,7 +69,7 @@ def test_check_token_input(models_py, capsys):
         ["check", "--model", "{d}/models.py:Net", "--input", "__import__('os')"],
         ["check", "--model", "{d}/models.py:Net", "--input-shape", "two,five"],
         ["check", "--model", "{d}/models.py:Net", "--device", "cuda:7"],
-        ["check", "--model", "{d}/models.py:Net", "--model-kwargs", "{oops}"],
+        ["check", "--model", "{d}/models.py:Net", "--model-kwargs", "not json"],
         ["check", "--model", "{d}/models.py:Net", "--input", "randn(2, 7)"],
     ],
 )

@@ -45,7 +45,7 @@ def test_transformer(tmp_path):
     model = nn.Transformer(d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
                            dim_feedforward=32, dropout=0.0, batch_first=True)
     src, tgt = torch.randn(2, 5, 16), torch.randn(2, 4, 16)
-    s, report = _roundtrip(model, tmp_path, (src, tgt), "encoder.layers.0.self_attn.in_proj_weight")
+    _s, report = _roundtrip(model, tmp_path, (src, tgt), "encoder.layers.0.self_attn.in_proj_weight")
     assert len(report.trainable) == len(list(model.parameters()))
 
 
