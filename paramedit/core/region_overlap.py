@@ -38,7 +38,7 @@ def overlay(dest: torch.Tensor, dest_region: Region, src: torch.Tensor, src_regi
     src_sel: list[torch.Tensor] = []
     dest_kept: list[bool] = []
     src_kept: list[bool] = []
-    for size, d_part, s_part in zip(dest_region.tensor_shape, dest_region.index, src_region.index):
+    for size, d_part, s_part in zip(dest_region.tensor_shape, dest_region.index, src_region.index, strict=True):
         d_pos, d_keep = _dim_positions(d_part, size)
         s_pos, s_keep = _dim_positions(s_part, size)
         dest_kept.append(d_keep)

@@ -34,8 +34,8 @@ from paramedit.core.load_report import LoadReport
 from paramedit.core.region_overlap import overlay
 from paramedit.core.regions import Region, parse_region
 from paramedit.core.saving import save_tensors, write_json
-from paramedit.core.tensor_tree import TensorInfo, TensorStats, build_infos, tensor_stats
 from paramedit.core.tensor_store import TensorStore
+from paramedit.core.tensor_tree import TensorInfo, TensorStats, build_infos, tensor_stats
 
 
 @dataclass(frozen=True)
