@@ -116,3 +116,25 @@ def test_python_dash_m_and_version():
     assert out.returncode == 0 and out.stdout.startswith("paramedit ")
     helped = subprocess.run([sys.executable, "-m", "paramedit", "check", "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "--input-shape" in helped.stdout
+
+
+def test_untrusted_pickle_is_refused_with_globals_and_trust_loads_it(tmp_path, capsys):
+    """A checkpoint that pickles a custom class: refused by default, loaded with --trust."""
+    module = tmp_path / "custom_ckpt_mod.py"
+    module.write_text("import torch\nclass Holder:\n    def __init__(self):\n        self.w = torch.ones(2)\n")
+    code = (
+        "import sys, torch; sys.path.insert(0, sys.argv[1]); import custom_ckpt_mod as m\n"
+        "torch.save({'fc.weight': torch.ones(2, 2), 'extra': m.Holder()}, sys.argv[2])\n"
+    )
+    ckpt = tmp_path / "custom.pt"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path), str(ckpt)], check=True)
+    rc, _, err = run(["inspect", ckpt], capsys)
+    assert rc == 2
+    assert "custom_ckpt_mod.Holder" in err and "--trust" in err
+    sys.path.insert(0, str(tmp_path))
+    try:
+        rc, out, _ = run(["inspect", ckpt, "--trust", "--json"], capsys)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert rc == 0
+    assert [t["name"] for t in json.loads(out)["tensors"]] == ["fc.weight"]
