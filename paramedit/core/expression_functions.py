@@ -86,7 +86,7 @@ def _scalar_pow(a, b):
     return float(torch.tensor(_to_float(a), dtype=torch.float64).pow(_to_float(b)))
 
 
-def _scalarbinop(sym: str, a, b):
+def _scalar_binop(sym: str, a, b):
     if sym == "**":
         return _scalar_pow(a, b)
     if sym in ("&", "|"):
@@ -132,11 +132,14 @@ def _matmul_check(ctx: EvalContext, a, b) -> None:
 
 
 def binop(ctx: EvalContext, sym: str, a, b):
+    """Apply the operator ``sym`` (``+``, ``<=``, ``@``, ...) after checking the result's size."""
     a, b = to_tensor(a, ctx), to_tensor(b, ctx)
     if is_number(a) and is_number(b):
-        return _scalarbinop(sym, a, b)
+        return _scalar_binop(sym, a, b)
     if sym == "@":
         _matmul_check(ctx, a, b)
+        common = torch.promote_types(a.dtype, b.dtype)  # matmul does not promote by itself
+        a, b = a.to(common), b.to(common)
     else:
         _broadcast(ctx, a, b)
     floating = [isinstance(v, float) or (isinstance(v, torch.Tensor) and v.is_floating_point()) for v in (a, b)]
@@ -188,6 +191,8 @@ def _unary(fn: Callable, int_ok: bool) -> Callable:
     def apply(ctx: EvalContext, x):
         x = to_tensor(x, ctx)
         t = _scalar_tensor(x) if is_number(x) else x
+        if t.dtype == torch.bool:
+            t = t.to(torch.int64)  # torch has no abs/sign/... for bool
         if not int_ok and not t.is_floating_point():
             t = t.to(torch.float64 if is_number(x) else ctx.float_dtype)
         result = fn(t)
@@ -224,6 +229,8 @@ def _reduction(fn: Callable, needs_float: bool) -> Callable:
         t = _float_input(ctx, x) if needs_float else torch.as_tensor(x, device=ctx.device)
         if t.numel() == 0 and fn in (torch.amin, torch.amax):
             raise ExpressionError("min() and max() of an empty tensor are undefined")
+        if fn is torch.std and t.numel() < 2:
+            return torch.full((), math.nan, dtype=t.dtype, device=t.device)  # torch would also warn
         return fn(t)
 
     return apply
@@ -234,18 +241,6 @@ for _name, _fn, _needs_float in [
     ("max", torch.amax, False), ("std", torch.std, True), ("norm", torch.linalg.vector_norm, True),
 ]:  # fmt: skip
     FUNCTION_TABLE[_name] = _reduction(_fn, _needs_float)
-
-
-@_function()
-def _clamp(ctx: EvalContext, x, min=None, max=None):
-    if min is None and max is None:
-        raise ExpressionError("clamp() needs min, max or both")
-    x, lo, hi = (to_tensor(v, ctx) for v in (x, min, max))
-    if all(v is None or is_number(v) for v in (x, lo, hi)):
-        return torch.clamp(_scalar_tensor(x), min=lo, max=hi).item()
-    _broadcast(ctx, x, lo, hi)
-    t = torch.as_tensor(x, device=ctx.device)
-    return torch.clamp(t, min=lo, max=hi)
 
 
 @_function()
@@ -274,6 +269,19 @@ def _pairwise(fn: Callable) -> Callable:
 
 FUNCTION_TABLE["minimum"] = _pairwise(torch.minimum)
 FUNCTION_TABLE["maximum"] = _pairwise(torch.maximum)
+
+
+@_function()
+def _clamp(ctx: EvalContext, x, min=None, max=None):
+    # torch.clamp wants bounds that are all numbers or all tensors; maximum/minimum mix freely
+    # and give the same result (NaN propagates; min > max gives max, as in torch.clamp).
+    if min is None and max is None:
+        raise ExpressionError("clamp() needs min, max or both")
+    if min is not None:
+        x = FUNCTION_TABLE["maximum"](ctx, x, min)
+    if max is not None:
+        x = FUNCTION_TABLE["minimum"](ctx, x, max)
+    return x
 
 
 @_function()
@@ -423,8 +431,11 @@ def _int(ctx: EvalContext, x):
         raise ExpressionError(f"int() cannot convert {x} to an integer")
     if is_number(x):
         return int(x)
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-        raise ExpressionError("int() cannot convert NaN or infinity to an integer")
+    if x.is_floating_point():
+        if not bool(torch.isfinite(x).all()):
+            raise ExpressionError("int() cannot convert NaN or infinity to an integer")
+        if x.numel() and float(x.abs().max()) >= 2.0**63:  # the cast would wrap silently
+            raise ExpressionError("int() of a value beyond the int64 range")
     return x.to(torch.int64)
 
 

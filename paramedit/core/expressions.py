@@ -43,7 +43,6 @@ _AST_OPS = {
 }  # fmt: skip
 
 
-
 # --- parsing ------------------------------------------------------------------------------------
 
 
@@ -52,11 +51,14 @@ class _Positions:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.lines: list[tuple[int, str]] = []
+        self.lines: list[tuple[int, str]] = []  # (offset of the line's start, the line)
         start = 0
-        for line in re.split(r"\r\n|\r|\n", text):
+        for match in re.finditer(r"[^\r\n]*(\r\n|\r|\n|$)", text):
+            line = match.group(0).rstrip("\r\n")
             self.lines.append((start, line))
-            start += len(line) + 1  # close enough for "\r\n"; offsets are clamped anyway
+            start = match.end()
+            if not match.group(1):
+                break
 
     def char(self, lineno: int | None, col: int | None, *, byte_col: bool = True) -> int:
         if not lineno or col is None or lineno > len(self.lines):
@@ -253,9 +255,7 @@ class _Evaluator:
     def guard(position: int, fn: Callable):
         """Run fn, turning any error into an ExpressionError at ``position``."""
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # e.g. std() of one element
-                return fn()
+            return fn()
         except ExpressionError as exc:
             if exc.position is None:
                 exc.position = position

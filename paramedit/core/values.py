@@ -19,15 +19,9 @@ import torch
 from paramedit.core.errors import ValueValidationError
 
 __all__ = [
-    "MAX_NUMBER_TEXT",
-    "check_scalar",
-    "format_tsv",
-    "parse_number",
-    "parse_tsv",
-    "stored_value",
-    "to_values",
-    "tsv_to_values",
-]
+    "MAX_NUMBER_TEXT", "check_scalar", "format_tsv", "parse_number", "parse_tsv", "stored_value",
+    "to_values", "tsv_to_values",
+]  # fmt: skip
 
 #: Longer cell text is refused; no real number needs more.
 MAX_NUMBER_TEXT = 400

@@ -45,6 +45,10 @@ TENSOR_CASES = [
     ("clamp(x, -1, 1)", lambda x: torch.clamp(x, -1, 1)),
     ("clamp(x, min=0)", lambda x: torch.clamp(x, min=0)),
     ("clamp(x, max=0.5)", lambda x: torch.clamp(x, max=0.5)),
+    ("clamp(x, zeros(3), 1)", lambda x: torch.clamp(x, min=torch.zeros(3), max=torch.ones(3))),
+    ("clamp(x, 2, 1)", lambda x: torch.clamp(x, 2, 1)),
+    ("abs(x > 0)", lambda x: (x > 0).to(torch.int64)),
+    ("x @ [1, 2, 3]", lambda x: x @ torch.tensor([1.0, 2.0, 3.0])),
     ("sign(x)", torch.sign),
     ("sqrt(abs(x))", lambda x: torch.sqrt(torch.abs(x))),
     ("exp(x)", torch.exp),
@@ -114,6 +118,7 @@ def test_tensor_results_equal_torch(text, reference):
         ("sqrt(4)", 2.0),
         ("abs(-3)", 3),
         ("clamp(5, 0, 1)", 1),
+        ("clamp(5, 0.5, 1.5)", 1.5),
         ("maximum(1, 2)", 2),
         ("minimum(1.5, 2)", 1.5),
         ("float(3)", 3.0),
@@ -138,10 +143,15 @@ def test_scalar_results(text, expected):
     assert type(result) is type(expected)
 
 
-@pytest.mark.parametrize("text", ["nan", "0 / 0", "(-8) ** (1 / 3)", "sqrt(-1)", "inf - inf"])
+@pytest.mark.parametrize("text", ["nan", "0 / 0", "(-8) ** (1 / 3)", "sqrt(-1)", "inf - inf", "clamp(nan, 0, 1)"])
 def test_scalar_nan_results(text):
     result = evaluate_expression(text)
     assert isinstance(result, float) and math.isnan(result)
+
+
+def test_std_of_one_element_is_nan_without_a_warning(recwarn):
+    assert math.isnan(float(evaluate_expression("std([1.5])")))
+    assert len(recwarn) == 0
 
 
 @pytest.mark.parametrize("text", ["10**10**10", "9**9**9**9", "(-10)**10**10", "2**2**2**2**2**2", "10**-10**10", "99999999999**99999999999"])
