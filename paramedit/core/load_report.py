@@ -27,6 +27,7 @@ class LoadReport:
     tied: list[tuple[str, str]] = field(default_factory=list)  # (alias the file lacked, canonical it is tied to)
     key_map: dict[str, str] = field(default_factory=dict)  # model name -> checkpoint name
     notes: list[str] = field(default_factory=list)
+    assigned: bool = False  # the model's tensors ARE the checkpoint's (mapped) tensors, not copies
 
     @property
     def clean(self) -> bool:
@@ -134,4 +135,67 @@ def load_into_model(
             else:
                 report.missing.append(name)
     report.unexpected = [k for k in tensors if k not in used_ckpt]
+    return report
+
+
+def _set_tensor(model: nn.Module, name: str, value: torch.Tensor) -> None:
+    path, _, attr = name.rpartition(".")
+    module = model.get_submodule(path) if path else model
+    if attr in module._parameters:
+        module._parameters[attr] = value  # type: ignore[assignment]
+    else:
+        module._buffers[attr] = value
+
+
+def assign_into_meta_model(
+    model: nn.Module,
+    tensors: Mapping[str, torch.Tensor],
+    aliases: Mapping[str, str],
+) -> LoadReport | None:
+    """Attach checkpoint tensors to a model built on the ``meta`` device, without copying.
+
+    Returns None (and changes nothing) when the checkpoint does not cover every tensor the
+    model has with the right shape, or the model has non-persistent buffers: those would stay
+    on ``meta``, so the caller builds the model normally and copies instead.
+    """
+    state = model.state_dict(keep_vars=True)
+    persistent = set(state)
+    if any(name not in persistent for name, _ in model.named_buffers(remove_duplicate=False)):
+        return None
+    mapping, note = match_keys(list(state), list(tensors))
+    report = LoadReport(assigned=True)
+    if note:
+        report.notes.append(note)
+    canonical_state: dict[str, torch.Tensor] = {}
+    for name, target in state.items():
+        if name in aliases:
+            if name not in mapping:
+                report.tied.append((name, aliases[name]))
+            else:
+                report.key_map[name] = mapping[name]
+            continue
+        ckpt_name = mapping.get(name)
+        if ckpt_name is None or tuple(tensors[ckpt_name].shape) != tuple(target.shape):
+            return None
+        source = tensors[ckpt_name]
+        if source.dtype != target.dtype:
+            report.converted.append((name, _dtype_name(source.dtype), _dtype_name(target.dtype)))
+            source = source.to(target.dtype)
+        canonical_state[name] = source
+        report.key_map[name] = ckpt_name
+        report.loaded.append(name)
+    # Tied names come back through the canonical tensor, not through load_state_dict (which
+    # would give each name its own Parameter and silently untie them).
+    result = model.load_state_dict(canonical_state, strict=False, assign=True)
+    for alias, canonical in aliases.items():
+        path, _, attr = canonical.rpartition(".")
+        owner = model.get_submodule(path) if path else model
+        shared = owner._parameters.get(attr)
+        _set_tensor(model, alias, shared if shared is not None else owner._buffers[attr])
+    leftovers = [n for n, t in model.state_dict(keep_vars=True).items() if t.is_meta]
+    if leftovers or result.unexpected_keys:
+        raise RuntimeError(f"tensors left on the meta device after loading: {leftovers}")
+    used = set(report.key_map.values())
+    report.unexpected = [k for k in tensors if k not in used]
+    report.notes.append("built the model on the meta device and attached the checkpoint's tensors without copying")
     return report

@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from paramedit.core.errors import ModelSpecError
@@ -115,10 +116,14 @@ def resolve_spec(spec: str):
     return target
 
 
-def build_model(spec: str | nn.Module, kwargs: dict[str, Any] | None = None) -> nn.Module:
+def build_model(
+    spec: str | nn.Module, kwargs: dict[str, Any] | None = None, *, device: str | None = None
+) -> nn.Module:
     """Return the ``nn.Module`` a spec names, constructed with ``kwargs``.
 
-    ``spec`` may already be an ``nn.Module`` instance (from Python), returned as it is.
+    ``spec`` may already be an ``nn.Module`` instance (from Python), returned as it is. With
+    ``device="meta"`` the constructor runs under that default device, so parameters take no
+    memory and no time to initialise; the module file itself is imported normally first.
     """
     if isinstance(spec, nn.Module):
         if kwargs:
@@ -134,7 +139,11 @@ def build_model(spec: str | nn.Module, kwargs: dict[str, Any] | None = None) -> 
     if not callable(factory):
         raise ModelSpecError(f"model spec {spec!r} names a {type(factory).__name__}, not a class or factory")
     try:
-        model = factory(**(kwargs or {}))
+        if device is None:
+            model = factory(**(kwargs or {}))
+        else:
+            with torch.device(device):
+                model = factory(**(kwargs or {}))
     except Exception as exc:
         raise ModelSpecError(
             f"model spec {spec!r}: calling it with {kwargs or {}} raised {type(exc).__name__}: {exc}",

@@ -8,13 +8,42 @@ from typing import Any
 
 from torch import nn
 
-from paramedit.core.checkpoint_formats import load_checkpoint
+from paramedit.core.checkpoint_formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.devices import move_model, parse_device
 from paramedit.core.errors import ModelSpecError, ParameditError
-from paramedit.core.load_report import load_into_model
+from paramedit.core.load_report import LoadReport, assign_into_meta_model, load_into_model
 from paramedit.core.model_spec import build_model, model_example_inputs
 from paramedit.core.session import Session
 from paramedit.core.tensor_store import TensorStore
+from paramedit.core.tensor_tree import model_tensors
+
+
+def _build_and_load(
+    model: str | nn.Module, model_kwargs: dict[str, Any] | None, ckpt: LoadedCheckpoint | None
+) -> tuple[nn.Module, LoadReport | None]:
+    """Build the model and put the checkpoint in it, the cheap way when the model allows.
+
+    A spec with a checkpoint is built on the ``meta`` device and the checkpoint's (memory-mapped)
+    tensors are attached as they are: no random initialisation, no copy. When the checkpoint
+    does not cover the whole model, the model is built normally and the tensors are copied in.
+    """
+    report: LoadReport | None = None
+    if ckpt is not None and isinstance(model, str):
+        meta_net = build_model(model, model_kwargs, device="meta")
+        _, _, aliases = model_tensors(meta_net)
+        report = assign_into_meta_model(meta_net, ckpt.tensors, aliases)
+        if report is not None:
+            report.notes[:0] = list(ckpt.notes)
+            return meta_net, report
+    net = build_model(model, model_kwargs)
+    if ckpt is not None:
+        _, _, aliases = model_tensors(net)
+        report = load_into_model(net, ckpt.tensors, aliases)
+        report.notes[:0] = list(ckpt.notes)
+        if isinstance(model, str):
+            report.notes.append("the checkpoint does not cover the whole model with matching shapes, "
+                                "so the model was built normally and the checkpoint copied into it")
+    return net, report
 
 
 def open_session(
@@ -44,12 +73,8 @@ def open_session(
             session.to(dev)
         return session
 
-    net = build_model(model, model_kwargs)
+    net, report = _build_and_load(model, model_kwargs, ckpt)
     store = TensorStore.from_model(net)
-    report = None
-    if ckpt is not None:
-        report = load_into_model(net, ckpt.tensors, store.aliases)
-        report.notes[:0] = list(ckpt.notes)
     try:
         example = model_example_inputs(net, model if isinstance(model, str) else None)
     except Exception as exc:

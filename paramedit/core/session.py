@@ -328,24 +328,34 @@ class Session:
             return self.report.key_map.get(name, name)
         return name
 
+    @property
+    def _shares_checkpoint_memory(self) -> bool:
+        """Whether edits land in the loaded checkpoint's own tensors (tensors-only, or assigned)."""
+        return self.model is None or (self.report is not None and self.report.assigned)
+
     def _reference_checkpoint(self) -> LoadedCheckpoint:
         """The checkpoint's original values, never the edited live ones."""
         if self.checkpoint is None:
             raise EditError("this session has no checkpoint")
-        if self.model is not None:
+        if not self._shares_checkpoint_memory:
             return self.checkpoint  # the model holds copies; the loaded dict keeps the file's values
         if self._reference is None:
+            # A second private mapping of the same file: costs address space, not memory.
             self._reference = load_checkpoint(self.checkpoint.path, trust=self.checkpoint.trusted,
                                               container_key=self.checkpoint.container_key)
         return self._reference
 
+    def _has_checkpoint_values(self, name: str) -> bool:
+        if self.checkpoint is None:
+            return False
+        if self.report is None:
+            return True
+        return name in self.report.key_map and not any(m[0] == name for m in self.report.mismatched)
+
     def _baseline(self, name: str) -> torch.Tensor | None:
         if name in self._snapshots:
             return self._snapshots[name]
-        if self.checkpoint is None:
-            return None
-        if self.report is not None and (name not in self.report.key_map
-                                        or any(m[0] == name for m in self.report.mismatched)):
+        if not self._has_checkpoint_values(name):
             return None
         ckpt = self._reference_checkpoint()
         key = self._checkpoint_name(name)
@@ -353,7 +363,8 @@ class Session:
         return ckpt.tensors.get(canonical)
 
     def _ensure_baseline(self, name: str) -> None:
-        if self._baseline(name) is None:
+        """Before the first write to a tensor with no checkpoint values, keep its values at open."""
+        if name not in self._snapshots and not self._has_checkpoint_values(name):
             self._snapshots[name] = self._store.tensors[name].detach().to("cpu", copy=True)
 
     def changed_count(self, name: str) -> int:
@@ -441,6 +452,10 @@ class Session:
     def save(self, path: str | Path) -> Path:
         """Save the current tensors atomically as ``.safetensors`` or a torch file."""
         tensors, aliases = self.state_dict()
+        if self.checkpoint is not None and self._shares_checkpoint_memory:
+            # Map the file as opened before it may be replaced, so "changed vs checkpoint" and
+            # "revert" keep meaning the checkpoint the session started from.
+            self._reference_checkpoint()
         out = save_tensors(tensors, path, aliases=aliases)
         self.unsaved = False
         self.events.emit("saved", path=out)

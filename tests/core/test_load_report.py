@@ -73,3 +73,39 @@ def test_tensors_only_session_cannot_run_backward(linear_ckpt):
     s.stage("fc.bias", "[0]", 1.5)
     s.commit()
     assert s.tensor("fc.bias")[0].item() == 1.5
+
+
+def test_spec_with_full_checkpoint_attaches_mapped_tensors_without_copying(models_py, linear_ckpt):
+    """Issue 4: build on meta, attach the checkpoint's own tensors (no init, no copy)."""
+    s = paramedit.open_session(f"{models_py}:Net", linear_ckpt)
+    assert s.report.assigned and s.report.clean
+    w = s.tensor("fc.weight")
+    assert isinstance(w, nn.Parameter) and w.requires_grad and not w.is_meta
+    assert w.untyped_storage().data_ptr() == s.checkpoint.tensors["fc.weight"].untyped_storage().data_ptr()
+    before = linear_ckpt.read_bytes()
+    s.stage("fc.weight", "[0, 0]", 42.0)
+    s.commit()
+    assert linear_ckpt.read_bytes() == before, "an edit never writes through to the file"
+    assert s.changed_count("fc.weight") == 1
+    s.revert("fc.weight")
+    assert s.changed_count("fc.weight") == 0
+    assert s.run_backward(inputs=(torch.randn(2, 5),)).ok
+
+
+def test_tied_model_stays_tied_when_attached_from_meta(models_py, tmp_path):
+    path = tmp_path / "tied.pt"
+    torch.save({"embed.weight": torch.randn(11, 4)}, path)
+    s = paramedit.open_session(f"{models_py}:Tied", path)
+    assert s.report.assigned
+    assert s.model.out.weight is s.model.embed.weight
+    assert s.report.tied == [("out.weight", "embed.weight")]
+
+
+def test_partial_checkpoint_falls_back_to_copying_and_says_so(models_py, tmp_path):
+    path = tmp_path / "partial.pt"
+    torch.save({"fc.weight": torch.ones(3, 5)}, path)
+    s = paramedit.open_session(f"{models_py}:Net", path)
+    assert not s.report.assigned
+    assert s.report.missing == ["fc.bias"]
+    assert any("built normally" in n for n in s.report.notes)
+    assert not s.tensor("fc.bias").is_meta
