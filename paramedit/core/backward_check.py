@@ -141,6 +141,20 @@ def _forward(model: nn.Module, inputs: Any) -> Any:
     return model(inputs)
 
 
+def grad_norm(grad: torch.Tensor) -> tuple[float, bool]:
+    """(L2 norm, all elements finite) at the cost of one pass in the gradient's own dtype.
+
+    Only when that norm overflows (finite values whose squares do not fit) is it recomputed in
+    float64, so a healthy model pays no float64 copy of every gradient.
+    """
+    norm = float(torch.linalg.vector_norm(grad))
+    if math.isfinite(norm):
+        return norm, True
+    if not bool(torch.isfinite(grad).all()):
+        return norm, False
+    return float(torch.linalg.vector_norm(grad, dtype=torch.float64)), True
+
+
 def run_backward_check(
     model: nn.Module,
     inputs: Any,
@@ -213,8 +227,8 @@ def run_backward_check(
         if grad is None:
             results.append(ParamGrad(name, p.requires_grad, False, None, False))
             continue
-        norm = float(torch.linalg.vector_norm(grad.detach().to(torch.float64)))
-        results.append(ParamGrad(name, p.requires_grad, True, norm, math.isfinite(norm)))
+        norm, finite = grad_norm(grad.detach())
+        results.append(ParamGrad(name, p.requires_grad, True, norm, finite))
     missing = [r.name for r in results if r.requires_grad and not (r.has_grad and r.finite)]
     return BackwardReport(
         loss=float(loss.detach()),

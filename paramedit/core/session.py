@@ -35,7 +35,7 @@ from paramedit.core.region_overlap import overlay
 from paramedit.core.regions import Region, parse_region
 from paramedit.core.saving import save_tensors, write_json
 from paramedit.core.tensor_store import TensorStore
-from paramedit.core.tensor_tree import TensorInfo, TensorStats, build_infos, tensor_stats
+from paramedit.core.tensor_tree import TensorInfo, TensorStats, build_infos, read_only_reason, tensor_stats
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ class Session:
         self._slots = parameter_slots(model) if model is not None else []
         self._pending: list[tuple[str, Region, torch.Tensor]] | None = []
         self._sources: dict[Path, LoadedCheckpoint] = {}
+        self._regions: dict[tuple[str, tuple[int, ...]], Region] = {}
         self._snapshots: dict[str, torch.Tensor] = {}
         self._reference: LoadedCheckpoint | None = None
         self.last_backward: BackwardReport | None = None
@@ -178,13 +179,24 @@ class Session:
         """
         canonical = self.resolve(name)
         tensor = self._store.tensors[canonical]
-        region = index if isinstance(index, Region) else parse_region(index, tuple(tensor.shape))
+        region = index if isinstance(index, Region) else self.region(canonical, index)
         values = tensor.detach()[region.index].to("cpu", copy=True)
         mask = torch.zeros(region.shape, dtype=torch.bool)
         for pname, pregion, pvalues in self._pending_values():
             if pname == canonical and overlay(values, region, pvalues, pregion):
                 overlay(mask, region, torch.ones(pregion.shape, dtype=torch.bool), pregion)
         return values, mask
+
+    def region(self, name: str, index: str) -> Region:
+        """The parsed region of a tensor (cached: a GUI parses the same few texts again and again)."""
+        shape = tuple(self.tensor(name).shape)
+        key = (index, shape)
+        region = self._regions.get(key)
+        if region is None:
+            if len(self._regions) > 4096:
+                self._regions.clear()
+            region = self._regions[key] = parse_region(index, shape)
+        return region
 
     def _pending_values(self) -> list[tuple[str, Region, torch.Tensor]]:
         if self._pending is None or len(self._pending) != len(self.staged):
@@ -197,10 +209,10 @@ class Session:
     def _compute(self, edit: Edit, pending) -> tuple[str, Region, torch.Tensor]:
         canonical = self.resolve(edit.target)
         tensor = self._store.tensors[canonical]
-        reason = self.info(canonical).read_only
+        reason = read_only_reason(tensor)
         if reason:
             raise EditError(f"{canonical} cannot be edited: {reason}")
-        region = parse_region(edit.index, tuple(tensor.shape))
+        region = self.region(canonical, edit.index)
 
         def current() -> torch.Tensor:
             values = tensor.detach()[region.index].to("cpu", copy=True)

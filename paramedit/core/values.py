@@ -57,6 +57,7 @@ def _kind(dtype: torch.dtype) -> str:
 
 
 @functools.cache
+@functools.cache
 def _has_inf(dtype: torch.dtype) -> bool:
     # float8 "fn"/"fnuz" formats have no infinity: out-of-range casts saturate or give NaN.
     return math.isinf(torch.tensor(math.inf).to(dtype).to(torch.float32).item())
@@ -148,6 +149,9 @@ def check_scalar(value, dtype: torch.dtype) -> int | float | bool:
         result = float(value)
     except OverflowError:  # an int beyond float64
         raise ValueValidationError(out_of_range) from None
+    # Fast path (a cell edit): NaN/Inf and anything within the dtype's range are always storable.
+    if _has_inf(dtype) and (not math.isfinite(result) or abs(result) <= torch.finfo(dtype).max):
+        return result
     as64 = torch.tensor(result, dtype=torch.float64)
     if bool(_overflow(as64, as64.to(dtype), dtype)):
         raise ValueValidationError(out_of_range)

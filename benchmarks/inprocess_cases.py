@@ -1,0 +1,92 @@
+"""Figures measured inside one process: commit, backward, save (and GUI ones when Qt is here).
+
+Prints one JSON object: {"ours": seconds, "baseline": seconds, ...extra}.
+"""
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).parent
+SPEC = f"{HERE / 'gpt2_small.py'}:GPT2Small"
+
+
+def best(fn, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def case_commit(ckpt: str) -> dict:
+    import paramedit
+
+    s = paramedit.open_session(SPEC, ckpt)
+    emb = s.tensor("wte.weight")
+    values = iter(range(1, 10_000))
+
+    def one_cell():
+        s.stage("wte.weight", "[50256, 767]", float(next(values)))
+        s.commit()
+
+    one_cell()  # first commit maps nothing new, but warm the code paths
+    ours = statistics.median([best(one_cell, 1) for _ in range(20)])
+    full = torch.empty_like(emb)
+    with torch.no_grad():
+        baseline = best(lambda: emb.copy_(full), 5)
+    return {"ours": ours, "baseline": baseline, "undo_bytes": s.history.records[-1].nbytes}
+
+
+def case_backward(ckpt: str) -> dict:
+    import paramedit
+
+    s = paramedit.open_session(SPEC, ckpt)
+    (tokens,) = s.example_inputs
+    model = s.model
+    model.eval()
+
+    def bare():
+        for p in model.parameters():
+            p.grad = None
+        model(tokens).sum().backward()
+
+    bare()
+    ours_times, base_times = [], []
+    for _ in range(3):  # interleave so both see the same machine state
+        base_times.append(best(bare, 1))
+        ours_times.append(best(lambda: s.run_backward(inputs=(tokens,)), 1))
+    return {"ours": min(ours_times), "baseline": min(base_times)}
+
+
+def case_save(ckpt: str, out_dir: str) -> dict:
+    from safetensors.torch import save_file
+
+    import paramedit
+
+    s = paramedit.open_session(SPEC, ckpt)
+    s.stage("wte.weight", "[0, 0]", 1.0)
+    s.commit()
+    out = Path(out_dir)
+    tensors, _ = s.state_dict()
+    plain = {k: v.detach().contiguous() for k, v in tensors.items()}
+    suffix = ".safetensors" if ckpt.endswith(".safetensors") else ".pt"
+    if suffix == ".safetensors":
+        baseline_fn = lambda: save_file(plain, str(out / "baseline.safetensors"))  # noqa: E731
+    else:
+        baseline_fn = lambda: torch.save(plain, out / "baseline.pt")  # noqa: E731
+    ours_times, base_times = [], []
+    for _ in range(3):
+        base_times.append(best(baseline_fn, 1))
+        ours_times.append(best(lambda: s.save(out / f"ours{suffix}"), 1))
+    return {"ours": min(ours_times), "baseline": min(base_times)}
+
+
+if __name__ == "__main__":
+    name, *args = sys.argv[1:]
+    print(json.dumps(globals()[f"case_{name}"](*args)))
