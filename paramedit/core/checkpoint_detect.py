@@ -8,6 +8,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from paramedit.core.dcp_reader import DCP_METADATA, is_dcp_metadata
 from paramedit.core.errors import CheckpointError
 from paramedit.core.pickle_safety import LEGACY_TORCH_MAGIC, read_first_pickle_value
 
@@ -157,14 +158,20 @@ def detect_format(path: Path) -> str:
     Returns one of ``"torch"`` (torch.save zip archive), ``"torch-legacy"`` (pre-1.6 pickle
     format), ``"torchscript"`` (torch.jit.save archive), ``"pickle"`` (a plain Python pickle),
     ``"safetensors"``, ``"safetensors-sharded"`` / ``"torch-sharded"`` (a ``*.index.json``),
-    ``"hf-folder"`` (a folder holding Hugging Face weight files) or ``"folder"`` (any other
+    ``"hf-folder"`` (a folder holding Hugging Face weight files), ``"dcp"`` (a
+    ``torch.distributed.checkpoint`` folder, or its ``.metadata`` file) or ``"folder"`` (any other
     folder). Raises :class:`CheckpointError` for a missing, empty, unreadable or unrecognised path.
     """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no such file or folder: {path}")
     if path.is_dir():
-        return "hf-folder" if any((path / name).is_file() for name in HF_WEIGHT_FILES) else "folder"
+        if any((path / name).is_file() for name in HF_WEIGHT_FILES):
+            return "hf-folder"
+        dcp_metadata = path / DCP_METADATA
+        if dcp_metadata.is_file() and is_dcp_metadata(_read_head(dcp_metadata, 256)):
+            return "dcp"
+        return "folder"
     if not path.is_file():
         raise CheckpointError(f"{path} is not a regular file or folder")
     try:
@@ -179,6 +186,8 @@ def detect_format(path: Path) -> str:
     st_length = _safetensors_header_length(head)
     if st_length is not None and _valid_safetensors_header(path, st_length, size):
         return "safetensors"
+    if head[:1] == b"\x80" and is_dcp_metadata(_read_head(path, 256)):
+        return "dcp"
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         complete, value = read_first_pickle_value(head)
         if value == LEGACY_TORCH_MAGIC:

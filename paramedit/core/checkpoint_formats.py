@@ -5,6 +5,7 @@ the globals it asks for (:class:`UntrustedCheckpointError`) and only loaded with
 ``weights_only=False`` when the user trusts it. Zip-format torch files and safetensors files are
 memory-mapped copy-on-write: writing into a loaded tensor never changes the file, but a saver must
 write a new file and rename it over the old one rather than truncate a file that is mapped.
+``torch.distributed.checkpoint`` folders are read by torch's own reader (:mod:`dcp_reader`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from paramedit.core.checkpoint_aliases import (
 )
 from paramedit.core.checkpoint_containers import classify_tensor, common_wrapper_prefix, select_container
 from paramedit.core.checkpoint_detect import detect_format, read_index, resolve_folder
+from paramedit.core.dcp_reader import read_dcp, unsafe_dcp_globals
 from paramedit.core.errors import CheckpointError, UntrustedCheckpointError
 from paramedit.core.pickle_safety import unsafe_globals_in_legacy_or_pickle, unsafe_globals_in_zip
+from paramedit.core.safetensors_mapping import map_safetensors
 
 __all__ = [
     "ALIASES_METADATA_KEY",
@@ -60,6 +63,9 @@ class LoadedCheckpoint:
     trusted: bool = False
     mmapped: bool = False
     notes: list[str] = field(default_factory=list)
+    # (st_dev, st_ino, st_mtime_ns) of each mapped file, taken before mapping it: a saver reuses a
+    # file byte for byte only if it is still the one that was read.
+    file_ids: dict[Path, tuple[int, int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,6 +80,13 @@ class _Read:
     trusted: bool = False
     mmapped: bool = False
     notes: list[str] = field(default_factory=list)
+    file_ids: dict[Path, tuple[int, int, int]] = field(default_factory=dict)
+
+
+def file_id(path: Path) -> tuple[int, int, int]:
+    """What identifies one version of a file: device, inode, modification time."""
+    info = path.stat()
+    return info.st_dev, info.st_ino, info.st_mtime_ns
 
 
 def _short(exc: BaseException) -> str:
@@ -109,6 +122,8 @@ def unsafe_globals(path: Path) -> list[str]:
         return unsafe_globals_in_legacy_or_pickle(path, legacy=fmt == "torch-legacy")
     if fmt in ("folder", "hf-folder"):
         return unsafe_globals(resolve_folder(path).file)
+    if fmt == "dcp":
+        return unsafe_dcp_globals(path if path.is_dir() else path.parent)
     if fmt == "torch-sharded":
         index = read_index(path)
         found: set[str] = set()
@@ -224,18 +239,23 @@ def _read_pickle_file(path: Path, fmt: str, trust: bool, container_key: str | No
 
 
 def _read_safetensors(path: Path) -> _Read:
-    from safetensors import safe_open
-
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            metadata = dict(handle.metadata() or {})
-            entries: dict[object, object] = {name: handle.get_tensor(name) for name in handle.keys()}
-    except Exception as exc:
-        raise CheckpointError(
-            f"{path} could not be read as safetensors: {_short(exc)} (the file is probably truncated or corrupted)",
-            details=traceback.format_exc(),
-        ) from exc
-    return _Read(entries=entries, files=[path], metadata=metadata, mmapped=True)
+        identity = {path: file_id(path)}
+    except OSError as exc:
+        raise CheckpointError(f"could not read {path}: {exc.strerror or exc}", details=repr(exc)) from exc
+    mapped = map_safetensors(path)
+    entries: dict[object, object] = dict(mapped.tensors)
+    return _Read(entries=entries, files=[path], metadata=dict(mapped.header.metadata), mmapped=mapped.mapped,
+                 notes=list(mapped.notes), file_ids=identity)  # fmt: skip
+
+
+def _read_dcp(folder: Path, trust: bool, container_key: str | None) -> _Read:
+    dcp = read_dcp(folder, trust=trust)
+    chosen = select_container(dcp.state, source=folder, container_key=container_key)
+    return _Read(
+        entries=dict(chosen.entries), files=dcp.files, container_key=chosen.key,
+        other_containers=chosen.other_containers, trusted=dcp.trusted, notes=dcp.notes + chosen.notes,
+    )  # fmt: skip
 
 
 def _read_sharded(index_path: Path, trust: bool, container_key: str | None) -> _Read:
@@ -267,6 +287,7 @@ def _read_sharded(index_path: Path, trust: bool, container_key: str | None) -> _
             result.metadata.setdefault(key, value)
         result.mmapped = result.mmapped and part.mmapped
         result.files.append(shard_path)
+        result.file_ids.update(part.file_ids)
         result.notes.extend(n for n in part.notes if n not in result.notes)
         found.update(part.entries)
     # The index's order is usually the model's; names only found in shards go last.
@@ -313,6 +334,7 @@ def _assemble(given: Path, fmt: str, read: _Read) -> LoadedCheckpoint:
         path=given, format=fmt, tensors=tensors, files=read.files, container_key=read.container_key,
         stripped_prefix=prefix or None, aliases=aliases, skipped=skipped, metadata=read.metadata,
         other_containers=read.other_containers, trusted=read.trusted, mmapped=read.mmapped, notes=notes,
+        file_ids=read.file_ids,
     )  # fmt: skip
 
 
@@ -322,7 +344,9 @@ def load_checkpoint(path: str | Path, *, trust: bool = False, container_key: str
     ``trust=True`` allows pickles that need more than tensors (``weights_only=False``): only for
     files from a source the user trusts. ``container_key`` (dotted; ``""`` for the top level)
     picks the tensor dict inside a nested checkpoint instead of the automatic choice.
-    Raises :class:`UntrustedCheckpointError` when the file needs trust, :class:`CheckpointError`
+    Safetensors files are mapped lazily and copy-on-write; a ``torch.distributed.checkpoint``
+    folder is read into memory, and needs trust only if its ``.metadata`` names more than DCP's
+    own classes. Raises :class:`UntrustedCheckpointError` when the file needs trust, :class:`CheckpointError`
     for anything else that cannot be read.
     """
     given = Path(path).expanduser()
@@ -342,6 +366,8 @@ def load_checkpoint(path: str | Path, *, trust: bool = False, container_key: str
         read = _read_sharded(target, trust, container_key)
     elif fmt in _PICKLE_FORMATS:
         read = _read_pickle_file(target, fmt, trust, container_key)
+    elif fmt == "dcp":
+        read = _read_dcp(target if target.is_dir() else target.parent, trust, container_key)
     else:  # pragma: no cover - detect_format only returns the kinds above for files
         raise CheckpointError(f"{target} is a {fmt}; paramedit cannot read it")
     read.notes[:0] = notes

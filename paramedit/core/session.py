@@ -34,6 +34,7 @@ from paramedit.core.load_report import LoadReport
 from paramedit.core.region_overlap import overlay
 from paramedit.core.regions import Region, parse_region
 from paramedit.core.saving import save_tensors, write_json
+from paramedit.core.sharded_saving import INDEX_SUFFIX, save_sharded
 from paramedit.core.tensor_store import TensorStore
 from paramedit.core.tensor_tree import TensorInfo, TensorStats, build_infos, read_only_reason, tensor_stats
 
@@ -87,6 +88,9 @@ class Session:
         self._pending: list[tuple[str, Region, torch.Tensor]] | None = []
         self._sources: dict[Path, LoadedCheckpoint] = {}
         self._regions: dict[tuple[str, tuple[int, ...]], Region] = {}
+        # Every tensor ever written (history has a limit; this never forgets): a sharded save
+        # rewrites only the shards that hold one of these.
+        self._touched: set[str] = set()
         self._snapshots: dict[str, torch.Tensor] = {}
         self._reference: LoadedCheckpoint | None = None
         self.last_backward: BackwardReport | None = None
@@ -264,6 +268,7 @@ class Session:
             raise EditError(f"commit failed and was rolled back: {exc}") from exc
         checks = self._verify(record.names)
         self.history.push(record)
+        self._touched.update(record.names)
         self.staged.clear()
         self._pending = []
         self.unsaved = True
@@ -300,6 +305,7 @@ class Session:
                 tensor[atom.index].copy_((atom.new if new else atom.old).to(tensor.device))
 
     def _after_history(self, record: CommitRecord, event: str) -> None:
+        self._touched.update(record.names)
         self._pending = None  # staged values were computed against other current values
         checks = self._verify(record.names)
         self.unsaved = True
@@ -468,7 +474,12 @@ class Session:
             # Map the file as opened before it may be replaced, so "changed vs checkpoint" and
             # "revert" keep meaning the checkpoint the session started from.
             self._reference_checkpoint()
-        out = save_tensors(tensors, path, aliases=aliases)
+        target = Path(path).expanduser()
+        if target.is_dir() or target.name.endswith(INDEX_SUFFIX):
+            written = save_sharded(tensors, aliases, target, source=self.checkpoint, changed=set(self._touched))
+            out = written[-1]  # the index, written last
+        else:
+            out = save_tensors(tensors, target, aliases=aliases)
         self.unsaved = False
         self.events.emit("saved", path=out)
         return out
