@@ -221,8 +221,9 @@ def test_session_save_to_sharded_folder_rewrites_only_changed_shard(tmp_path):
     """Issue 4 through the public API: Session.save on the folder it was opened from."""
     import os
 
-    import paramedit
     from huggingface_hub import save_torch_state_dict
+
+    import paramedit
 
     state = {f"layer{i}.weight": torch.randn(64, 64) for i in range(4)}
     folder = tmp_path / "sharded"
