@@ -385,6 +385,30 @@ class Session:
         if name not in self._snapshots and not self._has_checkpoint_values(name):
             self._snapshots[name] = self._store.tensors[name].detach().to("cpu", copy=True)
 
+    def changed_mask(self, name: str, index: str | Region = WHOLE) -> torch.Tensor | None:
+        """Bool CPU tensor over a region: True where the value differs from the checkpoint
+        (or from the value at open). None when nothing was ever written to the tensor."""
+        canonical = self.resolve(name)
+        base = self._baseline(canonical) if canonical in self._touched else None
+        if base is None:
+            return None
+        region = index if isinstance(index, Region) else self.region(canonical, index)
+        now = self._store.tensors[canonical].detach()[region.index].to("cpu")
+        old = base[region.index].to(now.dtype)
+        diff = now != old
+        if now.is_floating_point():
+            diff &= ~(torch.isnan(now) & torch.isnan(old))
+        return diff
+
+    def edited_names(self) -> set[str]:
+        """Canonical names of every tensor a commit has written this session."""
+        return set(self._touched)
+
+    @property
+    def needs_input(self) -> bool:
+        """True when the backward check has no input unless the user gives one."""
+        return self.model is not None and self.example_inputs is None and not self.input_exprs
+
     def changed_count(self, name: str) -> int:
         """How many elements differ from the checkpoint (or from the values at open)."""
         canonical = self.resolve(name)

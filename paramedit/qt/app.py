@@ -1,0 +1,115 @@
+"""``paramedit open``: start the window, open what the command line names, or take a screenshot."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+from paramedit.core.model_spec import parse_model_kwargs
+from paramedit.demo import demo_checkpoint, demo_model_spec
+from paramedit.qt.error_dialog import install_excepthook
+from paramedit.qt.job_runner import JobRunner
+from paramedit.qt.load_request import LoadRequest
+from paramedit.qt.main_window import MainWindow
+from paramedit.qt.settings import APPLICATION, ORGANIZATION, remember_model_file
+
+SCREENSHOT_SIZE = (1400, 900)
+SCREENSHOT_TIMEOUT_MS = 180_000
+
+
+def _looks_like_spec(text: str) -> bool:
+    module_part, sep, name = text.rpartition(":")
+    return bool(sep and module_part and name and "/" not in name and "\\" not in name)
+
+
+def request_from_args(args: argparse.Namespace) -> LoadRequest:
+    """What to open: the demo with ``--demo`` or nothing named, else the model and/or checkpoint.
+
+    A single positional argument that is not ``file.py:NAME`` is taken as a checkpoint, so
+    ``paramedit ckpt.safetensors`` opens the tensors on their own.
+    """
+    model, checkpoint = getattr(args, "model", None), getattr(args, "checkpoint", None)
+    device = getattr(args, "device", None) or "cpu"
+    if getattr(args, "demo", False) or (not model and not checkpoint):
+        return LoadRequest(demo_model_spec(), str(demo_checkpoint()), device=device)
+    if model and not checkpoint and not _looks_like_spec(model):
+        model, checkpoint = None, model
+    return LoadRequest(model, checkpoint, device, parse_model_kwargs(getattr(args, "model_kwargs", None)),
+                       trust=bool(getattr(args, "trust", False)),
+                       container_key=getattr(args, "container_key", None))
+
+
+def application() -> QApplication:
+    """The running QApplication, or a new one named for QSettings."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0] if sys.argv else "paramedit"])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    return app  # type: ignore[return-value]
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Run the window until it closes (or, with ``--screenshot``, until the picture is saved)."""
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    app = application()
+    request = request_from_args(args)
+    model_file = request.model_file()
+    if model_file:
+        # Naming the file on the command line is the consent the GUI would otherwise ask for.
+        remember_model_file(model_file)
+    previous_hook = install_excepthook()
+    try:
+        window = MainWindow()
+        if getattr(args, "screenshot", None):
+            return _screenshot(app, window, request, Path(args.screenshot))
+        window.show()
+        window.files.open_request(request)
+        code = app.exec()
+        JobRunner.wait_for_threads(5000)
+        return code
+    finally:
+        sys.excepthook = previous_hook
+
+
+def _screenshot(app: QApplication, window: MainWindow, request: LoadRequest, path: Path) -> int:
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    loop = QEventLoop()
+    outcome: dict[str, str] = {}
+
+    def finish(error: str = "") -> None:
+        if error:
+            outcome["error"] = error
+        QTimer.singleShot(0, loop.quit)
+
+    window.sessionOpened.connect(lambda: finish())
+    window.jobFailed.connect(finish)
+    window.files.loader.cancelled.connect(lambda: finish("opening was cancelled"))
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: finish("loading took too long"))
+    if not window.files.open_request(request):
+        outcome["error"] = "nothing was opened"
+    else:
+        loop.exec()
+    if "error" in outcome:
+        print(f"paramedit open: error: {outcome['error']}", file=sys.stderr)
+        window.hide()
+        window.deleteLater()
+        return 2
+    app.processEvents()
+    window.editor.refresh_heatmap_now()
+    app.processEvents()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved = window.grab().save(str(path))
+    window.hide()
+    window.deleteLater()
+    if not saved:
+        print(f"paramedit open: error: could not write {path}", file=sys.stderr)
+        return 2
+    return 0

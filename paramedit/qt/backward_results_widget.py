@@ -1,0 +1,74 @@
+"""The backward check's result: a verdict sentence and, per parameter, gradient status and norm."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from paramedit.core.backward_check import BackwardReport
+from paramedit.qt.grad_status import COLORS, GradStatus, grad_status, status_icon
+
+HEADERS = ("Parameter", "Status", "Grad norm")
+
+
+class BackwardResultsWidget(QWidget):
+    """Results panel; double-clicking a row asks to show that parameter."""
+
+    parameterActivated = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.verdict = QLabel("Run the backward check (Model > Run Backward Check, F5) to see whether every "
+                              "trainable parameter receives a gradient.", objectName="backwardVerdict", wordWrap=True)
+        self.verdict.setTextFormat(Qt.TextFormat.RichText)
+        self.table = QTableWidget(0, len(HEADERS), self, objectName="backwardTable")
+        self.table.setHorizontalHeaderLabels(list(HEADERS))
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.cellDoubleClicked.connect(lambda row, _col: self.parameterActivated.emit(self.table.item(row, 0).text()))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.verdict)
+        layout.addWidget(self.table, 1)
+
+    def set_report(self, report: BackwardReport | None) -> None:
+        self.table.setRowCount(0)
+        if report is None:
+            return
+        colour = COLORS[GradStatus.OK] if report.ok else COLORS[GradStatus.NO_GRAD]
+        mark = "✔" if report.ok else "✘"
+        self.verdict.setText(f"<span style='color:{colour}; font-weight:600'>{mark} {report.verdict()}</span>"
+                             f"<br><span style='color:#666'>loss {report.loss:.6g} ({report.reduction} of the "
+                             f"outputs) on {report.device}</span>"
+                             + "".join(f"<br><span style='color:#666'>note: {n}</span>" for n in report.notes))
+        self.table.setRowCount(len(report.params))
+        for row, param in enumerate(report.params):
+            status = grad_status(param)
+            name = QTableWidgetItem(param.name)
+            state = QTableWidgetItem(status.value)
+            state.setIcon(status_icon(status) or QIcon())
+            state.setForeground(QColor(COLORS[status]))
+            norm = QTableWidgetItem("—" if param.grad_norm is None else f"{param.grad_norm:.4g}")
+            norm.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            for col, item in enumerate((name, state, norm)):
+                self.table.setItem(row, col, item)
+
+    def verdict_text(self) -> str:
+        return self.verdict.text()

@@ -1,0 +1,264 @@
+"""A thin Qt tree model over ``session.infos()``: modules nested by path, one row per tensor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from paramedit.core.backward_check import BackwardReport
+from paramedit.core.session import Session
+from paramedit.core.tensor_tree import TensorInfo
+from paramedit.qt.grad_status import GradStatus, status_icon, statuses
+
+COLUMNS = ("Name", "Shape", "DType", "Device", "Kind")
+NAME_ROLE = Qt.ItemDataRole.UserRole + 1  # full tensor name, None for module rows
+GRAD_STATUS_ROLE = Qt.ItemDataRole.UserRole + 2  # GradStatus or None
+MARKER_ROLE = Qt.ItemDataRole.UserRole + 3  # "staged", "edited" or ""
+
+STAGED_BRUSH = QBrush(QColor("#fff1c2"))
+EDITED_BRUSH = QBrush(QColor("#dff3dc"))
+FROZEN_BRUSH = QBrush(QColor("#8a8f95"))
+NOT_LOADED_BRUSH = QBrush(QColor("#b35c00"))  # the checkpoint did not provide this tensor
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(eq=False)
+class _Node:
+    label: str
+    path: str
+    parent: _Node | None
+    info: TensorInfo | None = None
+    children: list[_Node] = field(default_factory=list)
+    row: int = 0
+
+
+def _not_loaded(session: Session) -> dict[str, str]:
+    report = session.report
+    if report is None:
+        return {}
+    out = {name: "not in the checkpoint: left as the model built it" for name in report.missing}
+    for name, ckpt_shape, _model_shape in report.mismatched:
+        out[name] = f"the checkpoint's tensor has shape {list(ckpt_shape)}: left as the model built it"
+    return out
+
+
+def _dtype(info: TensorInfo) -> str:
+    return str(info.dtype).removeprefix("torch.")
+
+
+class ParameterTreeModel(QAbstractItemModel):
+    """Modules and tensors of a session with shape, dtype, device, kind and edit/gradient markers."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._session: Session | None = None
+        self._root = _Node("", "", None)
+        self._by_name: dict[str, _Node] = {}
+        self._staged: set[str] = set()
+        self._edited: set[str] = set()
+        self._grad: dict[str, GradStatus] = {}
+        self._not_loaded: dict[str, str] = {}  # name -> why the checkpoint did not fill it
+
+    # ------------------------------------------------------------------ feeding it
+    def set_session(self, session: Session | None) -> None:
+        self.beginResetModel()
+        self._session = session
+        self._root = _Node("", "", None)
+        self._by_name = {}
+        self._grad, self._not_loaded = {}, {}
+        if session is not None:
+            for name, info in session.infos().items():
+                self._insert(name, info)
+            self._grad = statuses(session.last_backward)
+            self._not_loaded = _not_loaded(session)
+        self._read_markers()
+        self.endResetModel()
+
+    def _insert(self, name: str, info: TensorInfo) -> None:
+        node = self._root
+        parts = name.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            path = ".".join(parts[: depth + 1])
+            child = next((c for c in node.children if c.info is None and c.label == part), None)
+            if child is None:
+                child = _Node(part, path, node, row=len(node.children))
+                node.children.append(child)
+            node = child
+        leaf = _Node(parts[-1], name, node, info, row=len(node.children))
+        node.children.append(leaf)
+        self._by_name[name] = leaf
+
+    def _read_markers(self) -> None:
+        s = self._session
+        if s is None:
+            self._staged, self._edited = set(), set()
+            return
+        self._staged = s.staged_names()
+        self._edited = s.edited_names()
+
+    def refresh_markers(self) -> None:
+        """Re-read staged/edited state and device after the session changed."""
+        if self._session is None:
+            return
+        self._read_markers()
+        for name, info in self._session.infos().items():
+            node = self._by_name.get(name)
+            if node is not None:
+                node.info = info
+        self._emit_all_changed(self._root)
+
+    def set_backward_report(self, report: BackwardReport | None) -> None:
+        self._grad = statuses(report)
+        self._emit_all_changed(self._root)
+
+    def _emit_all_changed(self, node: _Node) -> None:
+        if node.children:
+            parent = self._index_of(node)
+            last = len(node.children) - 1
+            self.dataChanged.emit(self.index(0, 0, parent), self.index(last, len(COLUMNS) - 1, parent))
+            for child in node.children:
+                self._emit_all_changed(child)
+
+    # ------------------------------------------------------------------ lookups
+    def index_for_name(self, name: str) -> QModelIndex:
+        node = self._by_name.get(name)
+        return self._index_of(node) if node is not None else QModelIndex()
+
+    def name_for_index(self, index: AnyIndex) -> str | None:
+        node = self._node(index)
+        return node.path if node is not None and node.info is not None else None
+
+    def info_for_index(self, index: AnyIndex) -> TensorInfo | None:
+        node = self._node(index)
+        return None if node is None else node.info
+
+    def tensor_names(self) -> list[str]:
+        return list(self._by_name)
+
+    def _node(self, index: AnyIndex) -> _Node | None:
+        return index.internalPointer() if index.isValid() else None
+
+    def _index_of(self, node: _Node) -> QModelIndex:
+        if node is self._root:
+            return QModelIndex()
+        return self.createIndex(node.row, 0, node)
+
+    # ------------------------------------------------------------------ QAbstractItemModel
+    def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if not self.hasIndex(row, column, parent):
+            return QModelIndex()
+        node = self._node(parent) or self._root
+        return self.createIndex(row, column, node.children[row])
+
+    def parent(self, index: AnyIndex | None = None) -> Any:  # type: ignore[override]
+        if index is None:  # QObject.parent(), which shares the name
+            return super().parent()
+        node = self._node(index)
+        if node is None or node.parent is None or node.parent is self._root:
+            return QModelIndex()
+        return self.createIndex(node.parent.row, 0, node.parent)
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        if parent.column() > 0:
+            return 0
+        node = self._node(parent) or self._root
+        return len(node.children)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(COLUMNS):
+            return COLUMNS[section]
+        return None
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        node = self._node(index)
+        if node is None:
+            return None
+        info = node.info
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(node, col)
+        if info is None:
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return f"module {node.path}"
+            return None
+        marker = "staged" if node.path in self._staged else "edited" if node.path in self._edited else ""
+        status = self._grad.get(node.path)
+        if role == NAME_ROLE:
+            return node.path
+        if role == GRAD_STATUS_ROLE:
+            return status
+        if role == MARKER_ROLE:
+            return marker
+        if role == Qt.ItemDataRole.DecorationRole and col == 0 and status is not None:
+            return status_icon(status)
+        if role == Qt.ItemDataRole.BackgroundRole and marker:
+            return STAGED_BRUSH if marker == "staged" else EDITED_BRUSH
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if node.path in self._not_loaded:
+                return NOT_LOADED_BRUSH
+            return FROZEN_BRUSH if info.frozen else None
+        if role == Qt.ItemDataRole.FontRole and marker and col == 0:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(node, marker, status)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == 1:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _display(self, node: _Node, col: int) -> str:
+        info = node.info
+        if col == 0:
+            if info is not None and node.path in self._staged:
+                return f"{node.label} *"
+            return node.label
+        if info is None:
+            return "module" if col == 4 else ""
+        if col == 1:
+            return "×".join(map(str, info.shape)) if info.shape else "scalar"
+        if col == 2:
+            return _dtype(info)
+        if col == 3:
+            return str(info.device)
+        kind = info.kind
+        if info.frozen:
+            kind += " · frozen"
+        if info.aliases:
+            kind += " · tied"
+        if info.read_only:
+            kind += " · read-only"
+        return kind
+
+    def _tooltip(self, node: _Node, marker: str, status: GradStatus | None) -> str:
+        info = node.info
+        assert info is not None
+        lines = [f"<b>{node.path}</b>", f"{info.kind}, {_dtype(info)}, shape {list(info.shape)}, {info.numel:,} values"]
+        if info.aliases:
+            lines.append("tied: also named " + ", ".join(info.aliases))
+        if info.frozen:
+            lines.append("frozen (requires_grad=False)")
+        if info.read_only:
+            lines.append(f"read-only: {info.read_only}")
+        if node.path in self._not_loaded:
+            lines.append(self._not_loaded[node.path])
+        if marker == "staged":
+            lines.append("has staged edits (not committed yet)")
+        elif marker == "edited":
+            lines.append("edited by a commit in this session")
+        if status is not None:
+            lines.append(f"gradient: {status.value}")
+        return "<br>".join(lines)

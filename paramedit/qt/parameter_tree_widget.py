@@ -1,0 +1,106 @@
+"""The left pane: a filter box above the ``parameterTree`` view, with its context menu."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLineEdit,
+    QMenu,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from paramedit.core.session import Session
+from paramedit.qt.parameter_filter_proxy_model import ParameterFilterProxyModel
+from paramedit.qt.parameter_tree_model import ParameterTreeModel
+
+
+class ParameterTreeWidget(QWidget):
+    """Tree of modules and tensors; emits the name of the tensor the user picks."""
+
+    tensorSelected = Signal(str)
+    revertRequested = Signal(str)
+    statsRequested = Signal(str)
+    nameCopied = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tree_model = ParameterTreeModel(self)
+        self.proxy = ParameterFilterProxyModel(self)
+        self.proxy.setSourceModel(self.tree_model)
+
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setObjectName("treeFilter")
+        self.filter_edit.setPlaceholderText("Filter tensors: mlp, *.bias, embed.*")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._filter_changed)
+
+        self.view = QTreeView(self)
+        self.view.setObjectName("parameterTree")
+        self.view.setModel(self.proxy)
+        self.view.setUniformRowHeights(True)
+        self.view.setIndentation(14)
+        self.view.setAlternatingRowColors(True)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.selectionModel().currentChanged.connect(self._current_changed)
+        header = self.view.header()
+        # Names are never cut: columns take their contents' width and the view scrolls sideways.
+        # (Qt measures only the rows on screen, so this stays cheap for models with many tensors.)
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 0, 6)
+        layout.setSpacing(4)
+        layout.addWidget(self.filter_edit)
+        layout.addWidget(self.view)
+
+    def set_session(self, session: Session | None) -> None:
+        self.tree_model.set_session(session)
+        self.view.expandAll()
+
+    def current_name(self) -> str | None:
+        return self.tree_model.name_for_index(self.proxy.mapToSource(self.view.currentIndex()))
+
+    def select_name(self, name: str) -> bool:
+        """Make ``name`` the current row (clears the filter if it hides it); False if unknown."""
+        source = self.tree_model.index_for_name(name)
+        if not source.isValid():
+            return False
+        index = self.proxy.mapFromSource(source)
+        if not index.isValid():
+            self.filter_edit.clear()
+            index = self.proxy.mapFromSource(source)
+        self.view.setCurrentIndex(index)
+        self.view.scrollTo(index)
+        return True
+
+    def _filter_changed(self, text: str) -> None:
+        self.proxy.set_pattern(text)
+        self.view.expandAll()
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        name = self.tree_model.name_for_index(self.proxy.mapToSource(current))
+        if name is not None:
+            self.tensorSelected.emit(name)
+
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.view.indexAt(pos)
+        name = self.tree_model.name_for_index(self.proxy.mapToSource(index))
+        if name is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Revert to checkpoint", lambda: self.revertRequested.emit(name))
+        menu.addAction("Copy name", lambda: self._copy_name(name))
+        menu.addAction("Stats…", lambda: self.statsRequested.emit(name))
+        menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    def _copy_name(self, name: str) -> None:
+        QGuiApplication.clipboard().setText(name)
+        self.nameCopied.emit(name)

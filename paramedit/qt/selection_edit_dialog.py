@@ -1,0 +1,138 @@
+"""Fill / Formula / Init of the selected cells: one dialog with a tab for each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from paramedit.core.errors import ParameditError, ValueValidationError
+from paramedit.core.initializers import INIT_METHODS, init_arguments
+from paramedit.core.values import check_scalar, parse_number
+
+MODES = ("fill", "formula", "init")
+
+
+@dataclass(frozen=True)
+class SelectionEdit:
+    """What to stage over the selection: ``fill`` (value), ``formula`` (expr) or ``init`` (method)."""
+
+    op: str
+    value: Any = None
+    expr: str | None = None
+    method: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+
+def _parse_arg(text: str) -> Any:
+    try:
+        return parse_number(text)
+    except ValueValidationError:
+        return text.strip()  # string arguments such as mode="fan_out"
+
+
+class SelectionEditDialog(QDialog):
+    """Asks for a fill value, a formula over ``x`` or an initialiser; ``apply`` stages it.
+
+    The dialog stays open with core's message when ``apply`` raises, so a typo in a formula
+    can be fixed in place.
+    """
+
+    def __init__(self, parent: QWidget | None, region: str, dtype: torch.dtype,
+                 apply: Callable[[SelectionEdit], None], mode: str = "fill") -> None:
+        super().__init__(parent)
+        self.setObjectName("selectionEditDialog")
+        self.setWindowTitle("Edit selection")
+        self.setMinimumWidth(460)
+        self._dtype = dtype
+        self._apply = apply
+
+        self.tabs = QTabWidget(self)
+        self.value_edit = QLineEdit("0", objectName="fillValue")
+        fill = QWidget()
+        form = QFormLayout(fill)
+        form.addRow("Value:", self.value_edit)
+        form.addRow(QLabel(f"Every selected cell gets this value ({str(dtype).removeprefix('torch.')})."))
+        self.tabs.addTab(fill, "Fill")
+
+        self.expr_edit = QLineEdit("x", objectName="formulaExpr")
+        self.expr_seed = QSpinBox(objectName="formulaSeed", maximum=2**31 - 1)
+        formula = QWidget()
+        form = QFormLayout(formula)
+        form.addRow("Formula:", self.expr_edit)
+        form.addRow("Seed:", self.expr_seed)
+        hint = QLabel("<i>x</i> is the selection's current values. Examples: <code>x * 0.5</code>, "
+                      "<code>clamp(x, -1, 1)</code>, <code>where(abs(x) &lt; 0.01, 0, x)</code>, "
+                      "<code>randn_like(x) * 0.02</code>, <code>arange(16)</code>.")
+        hint.setWordWrap(True)
+        form.addRow(hint)
+        self.tabs.addTab(formula, "Formula")
+
+        self.method_combo = QComboBox(objectName="initMethod")
+        self.method_combo.addItems(list(INIT_METHODS))
+        self.init_seed = QSpinBox(objectName="initSeed", maximum=2**31 - 1)
+        self._arg_edits: dict[str, QLineEdit] = {}
+        init = QWidget()
+        self._init_form = QFormLayout(init)
+        self._init_form.addRow("Method:", self.method_combo)
+        self._init_form.addRow("Seed:", self.init_seed)
+        self.tabs.addTab(init, "Init")
+        self.method_combo.currentTextChanged.connect(self._method_changed)
+        self._method_changed(self.method_combo.currentText())
+
+        self.error_label = QLabel("", objectName="selectionEditError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b3261e;")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Stage")
+        buttons.accepted.connect(self._stage)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"Region: <b>{region}</b>"))
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+        self.tabs.setCurrentIndex(MODES.index(mode) if mode in MODES else 0)
+
+    def _method_changed(self, method: str) -> None:
+        for edit in self._arg_edits.values():
+            self._init_form.removeRow(edit)
+        self._arg_edits = {}
+        for name, default in init_arguments(method).items():
+            edit = QLineEdit(str(default))
+            self._arg_edits[name] = edit
+            self._init_form.addRow(f"{name}:", edit)
+
+    def selection_edit(self) -> SelectionEdit:
+        """The edit the current tab describes; raises ParameditError for a bad fill value."""
+        mode = MODES[self.tabs.currentIndex()]
+        if mode == "fill":
+            return SelectionEdit("fill", value=check_scalar(parse_number(self.value_edit.text()), self._dtype))
+        if mode == "formula":
+            return SelectionEdit("formula", expr=self.expr_edit.text(), seed=self.expr_seed.value())
+        args = {name: _parse_arg(edit.text()) for name, edit in self._arg_edits.items()}
+        return SelectionEdit("init", method=self.method_combo.currentText(), args=args, seed=self.init_seed.value())
+
+    def _stage(self) -> None:
+        try:
+            self._apply(self.selection_edit())
+        except ParameditError as exc:
+            self.error_label.setText(exc.message)
+            return
+        self.accept()

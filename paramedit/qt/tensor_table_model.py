@@ -1,0 +1,362 @@
+"""A virtual table over one 2-D slice of a session's tensor.
+
+Values come from ``session.preview`` in tiles of 256 x 256 cells, fetched when the view is
+about to paint them (:meth:`TensorTableModel.ensure_cells`); ``data()`` only reads that cache,
+so a 50257 x 768 embedding costs what its visible cells cost. Edits are staged through core,
+never written here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+
+from paramedit.core.errors import ParameditError
+from paramedit.core.regions import format_region
+from paramedit.core.session import Session
+from paramedit.core.tensor_tree import TensorInfo
+from paramedit.core.values import check_scalar, parse_number
+from paramedit.qt.number_format import NumberFormat, edit_text, format_number
+
+TILE_ROWS = 256
+TILE_COLS = 256
+MAX_TILES = 32  # ~2M cached cells: a few screens in every direction
+REFRESH_TILES = 4  # after a change, only the most recently painted tiles are re-read at once
+STAGED_BRUSH = QBrush(QColor("#ffe08a"))
+EDITED_BRUSH = QBrush(QColor("#b9e6b5"))  # green: apart from the blue-white-red value colours
+_DIVERGING = [QColor("#4a7bd0"), QColor("#ffffff"), QColor("#d0504a")]
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+def _diverging_brushes(steps: int = 64) -> list[QBrush]:
+    """Blue-white-red, pale enough that black text stays readable on every step."""
+    out = []
+    for i in range(-steps, steps + 1):
+        t = i / steps
+        lo, hi = (_DIVERGING[1], _DIVERGING[2]) if t >= 0 else (_DIVERGING[1], _DIVERGING[0])
+        a = abs(t) * 0.75
+        out.append(QBrush(QColor.fromRgbF(
+            lo.redF() + (hi.redF() - lo.redF()) * a,
+            lo.greenF() + (hi.greenF() - lo.greenF()) * a,
+            lo.blueF() + (hi.blueF() - lo.blueF()) * a,
+        )))
+    return out
+
+
+@dataclass
+class _Tile:
+    values: np.ndarray  # float64 / int64 / bool, (rows, cols) of the table
+    staged: np.ndarray  # bool
+    edited: np.ndarray | None  # bool: differs from the checkpoint (only when asked for)
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    if t.dtype == torch.bool:
+        return t.numpy()
+    if t.is_complex():  # read-only in paramedit, but still shown
+        return t.to(torch.complex128).numpy()
+    if t.is_floating_point():
+        return t.to(torch.float64).numpy()
+    return t.to(torch.int64).numpy()
+
+
+class TensorTableModel(QAbstractTableModel):
+    """Rows and columns of the selected tensor's current 2-D slice (0-D: 1x1, 1-D: one row)."""
+
+    editRejected = Signal(str)  # why a typed value was refused
+    editAccepted = Signal(str)  # the region that was staged, e.g. "fc.weight[0, 1]"
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._session: Session | None = None
+        self._name = ""
+        self._info: TensorInfo | None = None
+        self._row_dim: int | None = None
+        self._col_dim: int | None = None
+        self._fixed: dict[int, int] = {}
+        self._rows = self._cols = 0
+        self._tiles: OrderedDict[tuple[int, int], _Tile] = OrderedDict()
+        self.style = NumberFormat.STORED
+        self.decimals = 4
+        self.colour_values = False
+        self.show_edited = False
+        self._abs_max = 1.0
+        self._brushes = _diverging_brushes()
+        self._edited_names: set[str] = set()
+
+    # ------------------------------------------------------------------ what is shown
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def info(self) -> TensorInfo | None:
+        return self._info
+
+    @property
+    def session(self) -> Session | None:
+        return self._session
+
+    @property
+    def transposed(self) -> bool:
+        return self._row_dim is not None and self._col_dim is not None and self._row_dim > self._col_dim
+
+    def set_tensor(self, session: Session | None, name: str = "", *, row_dim: int | None = None,
+                   col_dim: int | None = None, fixed: dict[int, int] | None = None) -> None:
+        """Show ``name`` (default slice: rows = dim -2, columns = dim -1, others at 0)."""
+        self.beginResetModel()
+        self._session, self._name = session, name
+        self._info = session.info(name) if session is not None and name else None
+        self._tiles.clear()
+        ndim = len(self._info.shape) if self._info else 0
+        if row_dim is None and col_dim is None and ndim >= 2:
+            row_dim, col_dim = ndim - 2, ndim - 1
+        elif ndim == 1:
+            row_dim, col_dim = None, 0
+        self._apply_slice(row_dim, col_dim, fixed)
+        self.endResetModel()
+
+    def set_slice(self, row_dim: int | None, col_dim: int | None, fixed: dict[int, int] | None) -> None:
+        """Show another 2-D slice of the same tensor (row/column dims and the fixed indices)."""
+        self.beginResetModel()
+        self._tiles.clear()
+        self._apply_slice(row_dim, col_dim, fixed)
+        self.endResetModel()
+
+    def _apply_slice(self, row_dim: int | None, col_dim: int | None, fixed: dict[int, int] | None) -> None:
+        shape = self._info.shape if self._info else ()
+        self._row_dim, self._col_dim = row_dim, col_dim
+        self._fixed = {d: i for d, i in (fixed or {}).items() if d not in (row_dim, col_dim)}
+        for d in range(len(shape)):
+            if d not in (row_dim, col_dim):
+                self._fixed.setdefault(d, 0)
+        if self._info is None:
+            self._rows = self._cols = 0
+        else:
+            self._rows = shape[row_dim] if row_dim is not None else 1
+            self._cols = shape[col_dim] if col_dim is not None else 1
+        self._refresh_scale()
+
+    def refresh(self, *, edited_names: set[str] | None = None) -> None:
+        """Values or staged edits changed: re-read the cached tiles and repaint."""
+        if edited_names is not None:
+            self._edited_names = edited_names
+        if self._session is None or not self._name:
+            return
+        try:
+            self._info = self._session.info(self._name)
+        except ParameditError:  # the tensor is gone (session switched under us)
+            self.set_tensor(None)
+            return
+        # The view touches the tiles it paints last, so the newest few cover the screen.
+        keys = list(self._tiles)[-REFRESH_TILES:]
+        self._tiles.clear()
+        for key in keys:
+            self._tiles[key] = self._fetch(*key)
+        self._refresh_scale()
+        if self._rows and self._cols:
+            self.dataChanged.emit(self.index(0, 0), self.index(self._rows - 1, self._cols - 1))
+
+    def set_number_format(self, style: NumberFormat, decimals: int | None = None) -> None:
+        self.style = style
+        if decimals is not None:
+            self.decimals = decimals
+        self._repaint_all()
+
+    def set_colour_values(self, on: bool) -> None:
+        self.colour_values = on
+        self._refresh_scale()
+        self._repaint_all()
+
+    def set_show_edited(self, on: bool) -> None:
+        self.show_edited = on
+        self.refresh()
+
+    def _repaint_all(self) -> None:
+        if self._rows and self._cols:
+            self.dataChanged.emit(self.index(0, 0), self.index(self._rows - 1, self._cols - 1))
+
+    # ------------------------------------------------------------------ regions
+    def slice_index(self, rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None) -> tuple:
+        """The tensor index of a rectangle of the table (half-open row and column ranges)."""
+        shape = self._info.shape if self._info else ()
+        rows = rows or (0, self._rows)
+        cols = cols or (0, self._cols)
+        index: list[Any] = []
+        for d in range(len(shape)):
+            if d == self._row_dim:
+                index.append(slice(rows[0], rows[1]))
+            elif d == self._col_dim:
+                index.append(slice(cols[0], cols[1]))
+            else:
+                index.append(self._fixed.get(d, 0))
+        return tuple(index)
+
+    def region_text(self, rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None) -> str:
+        """``[0:2, 3, :]``-style region of a table rectangle, as core's edits take it."""
+        shape = self._info.shape if self._info else ()
+        return format_region(self.slice_index(rows, cols), shape=shape)
+
+    def cell_region(self, row: int, col: int) -> str:
+        index = [s.start if isinstance(s, slice) else s for s in self.slice_index((row, row + 1), (col, col + 1))]
+        return format_region(tuple(index), shape=self._info.shape if self._info else ())
+
+    def to_table_layout(self, values: torch.Tensor) -> torch.Tensor:
+        """A region's values (in the tensor's dim order) as (table rows, table columns)."""
+        if values.dim() == 2 and self.transposed:
+            return values.T
+        return values.reshape(-1, values.shape[-1]) if values.dim() == 2 else values.reshape(1, -1)
+
+    def to_region_layout(self, block: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`to_table_layout` for a (rows, cols) block of this table."""
+        ndim_left = sum(d is not None for d in (self._row_dim, self._col_dim))
+        if ndim_left == 2:
+            return (block.T if self.transposed else block).contiguous()
+        return block.reshape(-1) if ndim_left == 1 else block.reshape(())
+
+    def block_values(self, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
+        """Current values (staged edits applied) of a table rectangle, as (rows, cols)."""
+        assert self._session is not None
+        values, _mask = self._session.preview(self._name, self.region_text(rows, cols))
+        return self.to_table_layout(values)
+
+    # ------------------------------------------------------------------ cache
+    def ensure_cells(self, first_row: int, last_row: int, first_col: int, last_col: int) -> None:
+        """Fetch the tiles covering these (inclusive) rows and columns before the view paints them."""
+        if self._session is None or not self._rows or not self._cols:
+            return
+        first_row, first_col = max(first_row, 0), max(first_col, 0)
+        last_row, last_col = min(last_row, self._rows - 1), min(last_col, self._cols - 1)
+        for tr in range(first_row // TILE_ROWS, last_row // TILE_ROWS + 1):
+            for tc in range(first_col // TILE_COLS, last_col // TILE_COLS + 1):
+                key = (tr, tc)
+                if key in self._tiles:
+                    self._tiles.move_to_end(key)
+                    continue
+                self._tiles[key] = self._fetch(tr, tc)
+                while len(self._tiles) > MAX_TILES:
+                    self._tiles.popitem(last=False)
+
+    def _fetch(self, tr: int, tc: int) -> _Tile:
+        assert self._session is not None
+        rows = (tr * TILE_ROWS, min((tr + 1) * TILE_ROWS, self._rows))
+        cols = (tc * TILE_COLS, min((tc + 1) * TILE_COLS, self._cols))
+        region = self.region_text(rows, cols)
+        values, mask = self._session.preview(self._name, region)
+        edited = None
+        if self.show_edited and self._name in self._edited_names:
+            edited = self._edited_mask(rows, cols)
+        return _Tile(_to_numpy(self.to_table_layout(values)), self.to_table_layout(mask).numpy(), edited)
+
+    def _edited_mask(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray | None:
+        assert self._session is not None
+        diff = self._session.changed_mask(self._name, self.region_text(rows, cols))
+        return None if diff is None else self.to_table_layout(diff).numpy()
+
+    def _refresh_scale(self) -> None:
+        self._abs_max = 1.0
+        if not (self.colour_values and self._session is not None and self._info is not None):
+            return
+        if self._info.read_only or self._info.dtype == torch.bool:
+            return
+        t = self._session.tensor(self._name).detach()[self.slice_index()]
+        t = t.to(torch.float64) if not t.is_floating_point() else t
+        finite = t[torch.isfinite(t)]
+        if finite.numel():
+            self._abs_max = float(finite.abs().max()) or 1.0
+
+    def cached_tiles(self) -> int:
+        return len(self._tiles)
+
+    # ------------------------------------------------------------------ Qt model
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._rows
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._cols
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return str(section)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            dim = self._col_dim if orientation == Qt.Orientation.Horizontal else self._row_dim
+            return None if dim is None else f"index {section} of dim {dim}"
+        return None
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if self._info is not None and not self._info.read_only:
+            flags |= Qt.ItemFlag.ItemIsEditable
+        return flags
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or self._info is None:
+            return None
+        r, c = index.row(), index.column()
+        tile = self._tiles.get((r // TILE_ROWS, c // TILE_COLS))
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if tile is None:
+            return None  # not fetched yet: the view fetches visible tiles before it paints
+        i, j = r % TILE_ROWS, c % TILE_COLS
+        if role == Qt.ItemDataRole.DisplayRole:
+            return format_number(tile.values[i, j], self._info.dtype, self.style, self.decimals)
+        if role == Qt.ItemDataRole.EditRole:
+            return edit_text(tile.values[i, j], self._info.dtype)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            if tile.staged[i, j]:
+                return STAGED_BRUSH
+            if tile.edited is not None and tile.edited[i, j]:
+                return EDITED_BRUSH
+            if self.colour_values and not self._info.read_only:
+                return self._value_brush(tile.values[i, j])
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(r, c, tile, i, j)
+        return None
+
+    def _value_brush(self, value: Any) -> QBrush | None:
+        v = float(value)
+        if not math.isfinite(v):
+            return None
+        steps = (len(self._brushes) - 1) // 2
+        t = max(-1.0, min(1.0, v / self._abs_max))
+        return self._brushes[round(t * steps) + steps]
+
+    def _tooltip(self, r: int, c: int, tile: _Tile, i: int, j: int) -> str:
+        assert self._info is not None
+        text = f"{self._name}{self.cell_region(r, c)} = {edit_text(tile.values[i, j], self._info.dtype)}"
+        if tile.staged[i, j]:
+            text += "  (staged, not committed)"
+        elif tile.edited is not None and tile.edited[i, j]:
+            text += "  (differs from the checkpoint)"
+        if self._info.read_only:
+            text += f"\nread-only: {self._info.read_only}"
+        return text
+
+    def setData(self, index: AnyIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.EditRole or not index.isValid() or self._info is None or self._session is None:
+            return False
+        region = self.cell_region(index.row(), index.column())
+        where = f"{self._name}{region}"
+        if self._info.read_only:
+            self.editRejected.emit(f"{where}: read-only ({self._info.read_only})")
+            return False
+        try:
+            number = check_scalar(parse_number(str(value)), self._info.dtype)
+            self._session.stage(self._name, region, number)
+        except ParameditError as exc:
+            self.editRejected.emit(f"{where}: {exc.message}")
+            return False
+        self.refresh()
+        self.editAccepted.emit(where)
+        return True

@@ -1,0 +1,154 @@
+"""The ``tensorTable`` view: fetches visible tiles before painting, and knows its selection rectangle."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemDelegate,
+    QAbstractItemView,
+    QHeaderView,
+    QStyledItemDelegate,
+    QTableView,
+    QWidget,
+)
+
+from paramedit.qt.tensor_table_model import TensorTableModel
+
+Rect = tuple[tuple[int, int], tuple[int, int]]  # (row0, row1), (col0, col1), half-open
+
+
+class _CellDelegate(QStyledItemDelegate):
+    """Ctrl+Return in a cell editor stages the typed value and asks for a commit at once.
+
+    (The Commit action cannot catch it: it is disabled until something is staged.)
+    """
+
+    commitRequested = Signal()
+
+    def eventFilter(self, editor: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+                and event.modifiers() & Qt.KeyboardModifier.ControlModifier and isinstance(editor, QWidget)):
+            self.commitData.emit(editor)
+            self.closeEditor.emit(editor, QAbstractItemDelegate.EndEditHint.NoHint)
+            self.commitRequested.emit()
+            return True
+        return super().eventFilter(editor, event)
+
+
+class TensorTableView(QTableView):
+    """A table whose model is a :class:`TensorTableModel`; Ctrl+C / Ctrl+V copy and paste TSV."""
+
+    copyRequested = Signal()
+    pasteRequested = Signal()
+    commitRequested = Signal()  # Ctrl+Return while typing into a cell
+    selectionRectChanged = Signal(object)  # Rect | None
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("tensorTable")
+        delegate = _CellDelegate(self)
+        delegate.commitRequested.connect(self.commitRequested)
+        self.setItemDelegate(delegate)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                             | QAbstractItemView.EditTrigger.EditKeyPressed
+                             | QAbstractItemView.EditTrigger.AnyKeyPressed)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
+        for header in (self.horizontalHeader(), self.verticalHeader()):
+            # Fixed sizes: computing sizes from contents would visit every row of a huge tensor.
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+            header.setHighlightSections(True)
+        # Wide enough for a float32's shortest exact text, e.g. -0.00089557766.
+        self.horizontalHeader().setDefaultSectionSize(self.fontMetrics().horizontalAdvance("-0.000895577660") + 10)
+        self.horizontalHeader().setMinimumSectionSize(40)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.verticalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def setModel(self, model: QObject | None) -> None:  # type: ignore[override]
+        super().setModel(model)
+        if self.selectionModel() is not None:
+            self.selectionModel().selectionChanged.connect(lambda *_: self.selectionRectChanged.emit(self.selection_rect()))
+
+    def table_model(self) -> TensorTableModel | None:
+        model = self.model()
+        return model if isinstance(model, TensorTableModel) else None
+
+    # ------------------------------------------------------------------ lazy fetching
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.prefetch_visible()
+        return super().viewportEvent(event)
+
+    def prefetch_visible(self) -> None:
+        """Make sure the cells about to be painted are in the model's cache."""
+        model = self.table_model()
+        if model is None or model.rowCount() == 0 or model.columnCount() == 0:
+            return
+        rect = self.viewport().rect()
+        first_row = max(self.rowAt(0), 0)
+        last_row = self.rowAt(rect.height() - 1)
+        first_col = max(self.columnAt(0), 0)
+        last_col = self.columnAt(rect.width() - 1)
+        last_row = model.rowCount() - 1 if last_row < 0 else last_row
+        last_col = model.columnCount() - 1 if last_col < 0 else last_col
+        model.ensure_cells(first_row, last_row, first_col, last_col)
+
+    # ------------------------------------------------------------------ selection
+    def selection_rect(self) -> Rect | None:
+        """The selection's bounding rectangle, or None when nothing is selected."""
+        ranges = self.selectionModel().selection() if self.selectionModel() else []
+        if not ranges:
+            current = self.currentIndex()
+            if not current.isValid():
+                return None
+            return (current.row(), current.row() + 1), (current.column(), current.column() + 1)
+        top = min(r.top() for r in ranges)
+        bottom = max(r.bottom() for r in ranges)
+        left = min(r.left() for r in ranges)
+        right = max(r.right() for r in ranges)
+        return (top, bottom + 1), (left, right + 1)
+
+    def selection_is_rectangle(self) -> bool:
+        """Whether the selected cells fill their bounding rectangle exactly (no gaps)."""
+        ranges = list(self.selectionModel().selection()) if self.selectionModel() else []
+        if len(ranges) <= 1:
+            return True
+        rect = self.selection_rect()
+        assert rect is not None
+        area = (rect[0][1] - rect[0][0]) * (rect[1][1] - rect[1][0])
+        cells = sum(r.height() * r.width() for r in ranges)
+        overlapping = any(a.intersects(b) for i, a in enumerate(ranges) for b in ranges[i + 1:])
+        return cells == area and not overlapping
+
+    def select_cell(self, row: int, col: int) -> None:
+        """Make (row, col) the current, only selected cell and scroll to it."""
+        model = self.model()
+        if model is None or not (0 <= row < model.rowCount() and 0 <= col < model.columnCount()):
+            return
+        index = model.index(row, col)
+        self.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def commit_open_editor(self) -> None:
+        """Hand a cell editor's text to the model now (Ctrl+Return commits while a cell is open)."""
+        if self.state() != QAbstractItemView.State.EditingState:
+            return
+        # Cell editors are the viewport's visible child widgets.
+        for editor in self.viewport().findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly):
+            if editor.isVisible():
+                self.commitData(editor)
+                self.closeEditor(editor, QAbstractItemDelegate.EndEditHint.NoHint)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.matches(QKeySequence.StandardKey.Copy):
+            self.copyRequested.emit()
+            return
+        if event.matches(QKeySequence.StandardKey.Paste):
+            self.pasteRequested.emit()
+            return
+        super().keyPressEvent(event)

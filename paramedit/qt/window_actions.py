@@ -1,0 +1,174 @@
+"""The main window's actions, menus and toolbar, built in one place so the window stays short."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QComboBox, QLabel, QMenu, QStyle, QToolBar, QWidget
+
+from paramedit.core.devices import available_devices, device_label
+
+if TYPE_CHECKING:
+    from paramedit.qt.main_window import MainWindow
+
+
+@dataclass
+class WindowActions:
+    """Every QAction of the window (object names are part of the GUI contract)."""
+
+    open_model: QAction
+    open_checkpoint: QAction
+    open_checkpoint_folder: QAction
+    open_demo: QAction
+    save: QAction
+    save_as: QAction
+    export_edits: QAction
+    quit: QAction
+    undo: QAction
+    redo: QAction
+    commit: QAction
+    discard: QAction
+    fill: QAction
+    formula: QAction
+    init: QAction
+    copy: QAction
+    paste: QAction
+    backward: QAction
+    show_report: QAction
+    about: QAction
+    recent_menu: QMenu
+    device_combo: QComboBox
+
+    def session_actions(self) -> list[QAction]:
+        """Actions that need an open session and an idle window."""
+        return [self.save, self.save_as, self.export_edits, self.undo, self.redo, self.commit, self.discard,
+                self.fill, self.formula, self.init, self.copy, self.paste, self.backward]
+
+
+def _action(window: QWidget, text: str, name: str, slot, shortcut=None, icon: QStyle.StandardPixmap | None = None,
+            tip: str = "") -> QAction:
+    action = QAction(text, window)
+    action.setObjectName(name)
+    if shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    if icon is not None:
+        action.setIcon(window.style().standardIcon(icon))
+    if tip:
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+    action.triggered.connect(lambda _checked=False: slot())
+    return action
+
+
+def build_actions(w: MainWindow) -> WindowActions:
+    sp = QStyle.StandardPixmap
+    key = QKeySequence.StandardKey
+    combo = QComboBox(w)
+    combo.setObjectName("deviceCombo")
+    combo.setToolTip("Where the model lives; changing it moves the model (parameters keep their identity)")
+    for device in available_devices():
+        combo.addItem(device_label(device), device)
+    return WindowActions(
+        open_model=_action(w, "Open &Model…", "openModelAction", lambda: w.files.open_model_dialog(), key.Open, sp.SP_DialogOpenButton,
+                           "Open a model file (file.py:NAME) with an optional checkpoint"),
+        open_checkpoint=_action(w, "Open &Checkpoint…", "openCheckpointAction", lambda: w.files.open_checkpoint_dialog(),
+                                "Ctrl+Shift+O", tip="Open a checkpoint into the current model (or on its own)"),
+        open_checkpoint_folder=_action(w, "Open Checkpoint &Folder…", "openCheckpointFolderAction",
+                                       lambda: w.files.open_checkpoint_folder_dialog()),
+        open_demo=_action(w, "Open &Demo Model", "openDemoAction", lambda: w.files.open_demo()),
+        save=_action(w, "&Save", "saveAction", lambda: w.files.save(), key.Save, sp.SP_DialogSaveButton,
+                     "Save the tensors (.safetensors or .pt), atomically"),
+        save_as=_action(w, "Save &As…", "saveAsAction", lambda: w.files.save_as(), key.SaveAs),
+        export_edits=_action(w, "&Export Edit Log…", "exportEditsAction", lambda: w.files.export_edit_log(),
+                             tip="Write the committed edits as a paramedit.edits JSON log (replay with paramedit apply)"),
+        quit=_action(w, "&Quit", "quitAction", w.close, key.Quit),
+        undo=_action(w, "&Undo Commit", "undoAction", w.undo, "Ctrl+Z", sp.SP_ArrowBack, "Undo the last commit"),
+        redo=_action(w, "&Redo Commit", "redoAction", w.redo, "Ctrl+Shift+Z", sp.SP_ArrowForward,
+                     "Redo the last undone commit"),
+        commit=_action(w, "&Commit", "commitAction", w.commit, "Ctrl+Return", sp.SP_DialogApplyButton,
+                       "Write the staged edits into the model in place (Ctrl+Enter)"),
+        discard=_action(w, "&Discard Staged Edits", "discardAction", w.discard, None, sp.SP_DialogDiscardButton,
+                        "Drop the staged edits"),
+        fill=_action(w, "&Fill Selection…", "fillAction", lambda: w.editor.edit_selection("fill"), "Ctrl+F"),
+        formula=_action(w, "F&ormula on Selection…", "formulaAction", lambda: w.editor.edit_selection("formula"),
+                        "Ctrl+E"),
+        init=_action(w, "&Init Selection…", "initAction", lambda: w.editor.edit_selection("init"), "Ctrl+I"),
+        copy=_action(w, "&Copy Cells", "copyAction", w.editor.copy_selection, None),
+        paste=_action(w, "&Paste Cells", "pasteAction", w.editor.paste, None),
+        backward=_action(w, "Run &Backward Check", "backwardAction", w.run_backward, "F5", sp.SP_MediaPlay,
+                         "Run one forward and backward pass and show which parameters receive gradients (F5)"),
+        show_report=_action(w, "Show &Load Report", "showReportAction", w.show_load_report),
+        about=_action(w, "&About paramedit", "aboutAction", w.about),
+        recent_menu=QMenu("Open &Recent", w),
+        device_combo=combo,
+    )
+
+
+def build_menus(w: MainWindow, a: WindowActions) -> None:
+    bar = w.menuBar()
+    file = bar.addMenu("&File")
+    file.addActions([a.open_model, a.open_checkpoint, a.open_checkpoint_folder, a.open_demo])
+    file.addMenu(a.recent_menu)
+    file.addSeparator()
+    file.addActions([a.save, a.save_as, a.export_edits])
+    file.addSeparator()
+    file.addAction(a.quit)
+
+    edit = bar.addMenu("&Edit")
+    edit.addActions([a.undo, a.redo])
+    edit.addSeparator()
+    edit.addActions([a.commit, a.discard])
+    edit.addSeparator()
+    edit.addActions([a.fill, a.formula, a.init])
+    edit.addSeparator()
+    # Ctrl+C / Ctrl+V are handled by the table itself, so the menu entries show them without owning them.
+    a.copy.setText("&Copy Cells\tCtrl+C")
+    a.paste.setText("&Paste Cells\tCtrl+V")
+    edit.addActions([a.copy, a.paste])
+
+    model = bar.addMenu("&Model")
+    model.addAction(a.backward)
+    device = model.addMenu("&Device")
+    for i in range(a.device_combo.count()):
+        name = a.device_combo.itemData(i)
+        device.addAction(a.device_combo.itemText(i), lambda n=name: w.set_device(n))
+    model.addSeparator()
+    model.addAction(a.show_report)
+
+    view = bar.addMenu("&View")
+    view.addAction(w.editor.gradient_action)
+    view.addAction(w.editor.colour_action)
+    view.addAction(w.editor.edited_action)
+    number = view.addMenu("&Number Format")
+    number.addActions(list(w.editor.format_actions.values()))
+
+    help_menu = bar.addMenu("&Help")
+    help_menu.addAction(a.about)
+
+
+def build_toolbar(w: MainWindow, a: WindowActions) -> QToolBar:
+    bar = QToolBar("Main", w)
+    bar.setObjectName("mainToolBar")
+    bar.setMovable(False)
+    bar.setIconSize(QSize(18, 18))
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    a.open_model.setIconText("Open")
+    a.discard.setIconText("Discard")
+    a.undo.setIconText("Undo")
+    a.redo.setIconText("Redo")
+    a.backward.setIconText("Backward check")
+    bar.addActions([a.open_model, a.save])
+    bar.addSeparator()
+    bar.addActions([a.commit, a.discard, a.undo, a.redo])
+    bar.addSeparator()
+    bar.addAction(a.backward)
+    spacer = QWidget()
+    spacer.setSizePolicy(spacer.sizePolicy().Policy.Expanding, spacer.sizePolicy().Policy.Preferred)
+    bar.addWidget(spacer)
+    label = QLabel("Device: ")
+    bar.addWidget(label)
+    bar.addWidget(a.device_combo)
+    return bar
