@@ -87,7 +87,7 @@ def parameter_slots(model: nn.Module) -> list[ParameterSlot]:
     slots = []
     for mod_name, module in model.named_modules(remove_duplicate=False):
         for attr, p in module._parameters.items():
-            if p is not None:
+            if isinstance(p, nn.Parameter):
                 slots.append(ParameterSlot(f"{mod_name}.{attr}" if mod_name else attr, module, attr, p))
     return slots
 
@@ -189,7 +189,7 @@ def run_backward_check(
         with torch.enable_grad():
             try:
                 out = _forward(model, move_inputs(inputs, device))
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise BackwardCheckError(
                     f"the model's forward raised {type(exc).__name__}: {exc}", details=traceback.format_exc()
                 ) from exc
@@ -203,7 +203,7 @@ def run_backward_check(
             loss = sum((t.sum() if reduction == "sum" else t.mean()) for t in parts)
             try:
                 loss.backward()
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise BackwardCheckError(
                     f"backward raised {type(exc).__name__}: {exc}", details=traceback.format_exc()
                 ) from exc

@@ -32,6 +32,7 @@ from paramedit.core.dcp_reader import read_dcp, unsafe_dcp_globals
 from paramedit.core.errors import CheckpointError, UntrustedCheckpointError
 from paramedit.core.pickle_safety import unsafe_globals_in_legacy_or_pickle, unsafe_globals_in_zip
 from paramedit.core.safetensors_mapping import map_safetensors
+from paramedit.core.torch_safety import require_safe_torch_for_pickles, verify_zip_storage_records
 
 __all__ = [
     "ALIASES_METADATA_KEY",
@@ -191,8 +192,11 @@ def _load_pickle(path: Path, fmt: str, trust: bool, notes: list[str]) -> tuple[o
     The safe loader is tried first even when the file is trusted: trust permits the full
     unpickler, it does not require it.
     """
-    mmap = fmt == "torch"
+    mmap = fmt == "torch" and verify_zip_storage_records(path)  # a short record would map garbage
     if fmt in ("torch", "torch-legacy"):
+        warning = require_safe_torch_for_pickles(path, trusted=trust)  # refuses on torch < 2.6
+        if warning:
+            notes.append(warning)
         try:
             obj, mapped = _torch_load(path, weights_only=True, mmap=mmap, notes=notes)
             return obj, mapped, False

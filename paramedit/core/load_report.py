@@ -147,6 +147,23 @@ def _set_tensor(model: nn.Module, name: str, value: torch.Tensor) -> None:
         module._buffers[attr] = value
 
 
+def _meta_attributes(model: nn.Module) -> list[str]:
+    """Tensors a module keeps in plain attributes (not parameters or buffers) on the meta device.
+
+    Loading cannot reach them, so they would stay without values, and torch computes
+    ``cpu_tensor * meta_tensor`` without complaint, from uninitialised memory.
+    """
+    found = []
+    for mod_name, module in model.named_modules():
+        for attr, value in vars(module).items():
+            if attr in ("_parameters", "_buffers", "_modules"):
+                continue
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(v, torch.Tensor) and v.is_meta for v in items):
+                found.append(f"{mod_name}.{attr}" if mod_name else attr)
+    return found
+
+
 def assign_into_meta_model(
     model: nn.Module,
     tensors: Mapping[str, torch.Tensor],
@@ -161,6 +178,8 @@ def assign_into_meta_model(
     state = model.state_dict(keep_vars=True)
     persistent = set(state)
     if any(name not in persistent for name, _ in model.named_buffers(remove_duplicate=False)):
+        return None
+    if _meta_attributes(model):
         return None
     mapping, note = match_keys(list(state), list(tensors))
     report = LoadReport(assigned=True)

@@ -144,7 +144,7 @@ def build_model(
         else:
             with torch.device(device):
                 model = factory(**(kwargs or {}))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit()/argparse in model code must not end the app
         raise ModelSpecError(
             f"model spec {spec!r}: calling it with {kwargs or {}} raised {type(exc).__name__}: {exc}",
             details=traceback.format_exc(),

@@ -29,9 +29,14 @@ def _build_and_load(
     """
     report: LoadReport | None = None
     if ckpt is not None and isinstance(model, str):
-        meta_net = build_model(model, model_kwargs, device="meta")
-        _, _, aliases = model_tensors(meta_net)
-        report = assign_into_meta_model(meta_net, ckpt.tensors, aliases)
+        try:
+            meta_net = build_model(model, model_kwargs, device="meta")
+        except ModelSpecError:
+            meta_net = None  # e.g. the constructor reads values (.item()); build it for real below
+        report = None
+        if meta_net is not None:
+            _, _, aliases = model_tensors(meta_net)
+            report = assign_into_meta_model(meta_net, ckpt.tensors, aliases)
         if report is not None:
             report.notes[:0] = list(ckpt.notes)
             return meta_net, report

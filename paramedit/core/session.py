@@ -39,6 +39,11 @@ from paramedit.core.tensor_store import TensorStore
 from paramedit.core.tensor_tree import TensorInfo, TensorStats, build_infos, read_only_reason, tensor_stats
 
 
+def _data_ptr(t: torch.Tensor) -> int | None:
+    """Where a tensor's values live; None for layouts without one storage (sparse)."""
+    return t.data_ptr() if t.layout == torch.strided else None
+
+
 @dataclass(frozen=True)
 class IdentityCheck:
     """The proof shown after a commit that a tensor was written in place."""
@@ -253,6 +258,7 @@ class Session:
             return []
         pending = self._pending_values()
         record = CommitRecord(edits=list(self.staged))
+        self._verify(list(dict.fromkeys(name for name, _, _ in pending)))  # refuse before writing anything
         for name, _, _ in pending:
             self._ensure_baseline(name)
         try:
@@ -266,7 +272,11 @@ class Session:
         except Exception as exc:
             self._write_atoms(reversed(record.atoms), new=False)
             raise EditError(f"commit failed and was rolled back: {exc}") from exc
-        checks = self._verify(record.names)
+        try:
+            checks = self._verify(record.names)
+        except IdentityViolationError:
+            self._write_atoms(reversed(record.atoms), new=False)
+            raise
         self.history.push(record)
         self._touched.update(record.names)
         self.staged.clear()
@@ -313,7 +323,7 @@ class Session:
 
     def _identity_snapshot(self) -> dict[str, tuple]:
         return {
-            name: (t, isinstance(t, nn.Parameter), t.data_ptr(), t.device, t.dtype, t.requires_grad)
+            name: (t, isinstance(t, nn.Parameter), _data_ptr(t), t.device, t.dtype, t.requires_grad)
             for name, t in self._store.tensors.items()
         }
 
@@ -327,7 +337,7 @@ class Session:
                 same_object=now is obj,
                 is_parameter=isinstance(now, nn.Parameter),
                 was_parameter=was_param,
-                same_storage=now is not None and now.data_ptr() == ptr,
+                same_storage=now is not None and _data_ptr(now) == ptr,
                 same_device=now is not None and now.device == device,
                 same_dtype=now is not None and now.dtype == dtype,
                 same_requires_grad=now is not None and now.requires_grad == requires_grad,

@@ -148,6 +148,8 @@ def tensor_stats(tensor: torch.Tensor) -> TensorStats:
     """
     t = tensor.detach()
     numel = t.numel()
+    if t.is_quantized:
+        t = t.dequantize()
     if t.dtype == torch.bool:
         t = t.to(torch.uint8)
     if t.is_complex():

@@ -1,0 +1,196 @@
+"""Optional autosave of the edit log, so the work of a crashed session can be replayed.
+
+:class:`EditAutosave` listens to a session's ``committed``, ``undone``, ``redone`` and ``saved``
+events and each time atomically rewrites one JSON file: the session's edit log
+(``paramedit.edits`` version 1, the same document ``paramedit apply`` replays) plus what is
+needed to reopen the session (model spec, checkpoint, device, when). After a crash,
+:func:`find_autosaves` lists what is left, :func:`load_autosave` reads one, and
+:func:`replay_autosave` applies it to a freshly opened session.
+
+An autosave never grants trust: a pickled checkpoint that needed ``--trust`` still needs the
+user's decision when it is reopened, and a model spec in an autosave is only imported when the
+user opens it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from paramedit.core.edits import Edit, parse_edit_log
+from paramedit.core.errors import EditError, ParameditError
+from paramedit.core.saving import write_json
+
+if TYPE_CHECKING:
+    from paramedit.core.session import IdentityCheck, Session
+
+__all__ = [
+    "AUTOSAVE_FORMAT",
+    "AUTOSAVE_SUFFIX",
+    "AUTOSAVE_VERSION",
+    "EditAutosave",
+    "default_autosave_path",
+    "find_autosaves",
+    "load_autosave",
+    "replay_autosave",
+]
+
+log = logging.getLogger(__name__)
+
+AUTOSAVE_FORMAT = "paramedit.autosave"
+AUTOSAVE_VERSION = 1
+AUTOSAVE_SUFFIX = ".paramedit-autosave.json"
+EVENTS = ("committed", "undone", "redone", "saved")
+_MAX_AUTOSAVE_BYTES = 1 << 30
+
+
+def default_autosave_path(folder: str | Path, session: Session) -> Path:
+    """``folder/<checkpoint or model name>.<time>.<pid>.paramedit-autosave.json``."""
+    if session.checkpoint is not None:
+        stem = session.checkpoint.path.name
+    elif session.spec:
+        stem = session.spec.rpartition(":")[2] or "model"
+    else:
+        stem = type(session.model).__name__ if session.model is not None else "session"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path(folder) / f"{stem}.{stamp}.{os.getpid()}{AUTOSAVE_SUFFIX}"
+
+
+class EditAutosave:
+    """Rewrite ``path`` with the session's edit log and context after every change.
+
+    ``extra_context`` is added to the context (the GUI passes ``model_kwargs``, for example).
+    A failed write is logged and kept in :attr:`last_error`; it never interrupts editing.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        path: str | Path,
+        *,
+        extra_context: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.session = session
+        self.path = Path(path)
+        self.extra_context = dict(extra_context or {})
+        self.saved_to: Path | None = None
+        self.last_error: ParameditError | None = None
+        self.writes = 0
+        self._listeners = {event: self._listener(event) for event in EVENTS}
+        for event, listener in self._listeners.items():
+            session.events.connect(event, listener)
+
+    def _listener(self, event: str):
+        def on_event(**payload: Any) -> None:
+            if event == "saved" and payload.get("path") is not None:
+                self.saved_to = Path(payload["path"])
+            self.write(event)
+
+        return on_event
+
+    def context(self, event: str = "manual") -> dict[str, Any]:
+        """What a replay needs to reopen the session, and when this was written."""
+        s = self.session
+        ckpt = s.checkpoint
+        return {
+            "model_spec": s.spec,
+            "checkpoint": str(ckpt.path.resolve()) if ckpt is not None else None,
+            "checkpoint_format": ckpt.format if ckpt is not None else None,
+            "container_key": ckpt.container_key if ckpt is not None else None,
+            "trusted": bool(ckpt.trusted) if ckpt is not None else False,
+            "device": str(s.device),
+            "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "event": event,
+            "pid": os.getpid(),
+            "saved_to": str(self.saved_to) if self.saved_to is not None else None,
+            "unsaved": s.has_unsaved_changes,
+            **self.extra_context,
+        }
+
+    def document(self, event: str = "manual") -> dict[str, Any]:
+        """The JSON document written to :attr:`path`."""
+        edits = self.session.edit_log()
+        for item in edits["edits"]:
+            source = item.get("source")
+            if isinstance(source, str) and not Path(source).is_absolute():
+                # The session resolved it against the working folder; a replay may run elsewhere.
+                item["source"] = str(Path(source).expanduser().resolve())
+        return {"format": AUTOSAVE_FORMAT, "version": AUTOSAVE_VERSION, "context": self.context(event),
+                "edit_log": edits}  # fmt: skip
+
+    def write(self, event: str = "manual") -> Path | None:
+        """Write the autosave now; returns its path, or None if writing failed (see :attr:`last_error`)."""
+        try:
+            write_json(self.path, self.document(event))
+        except ParameditError as exc:
+            self.last_error = exc
+            log.warning("autosave to %s failed: %s", self.path, exc.message)
+            return None
+        self.last_error = None
+        self.writes += 1
+        return self.path
+
+    def close(self, *, remove: bool = False) -> None:
+        """Stop listening; with ``remove``, delete the file (the session ended cleanly)."""
+        for event, listener in self._listeners.items():
+            self.session.events.disconnect(event, listener)
+        self._listeners = {}
+        if remove:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("could not remove the autosave %s: %s", self.path, exc)
+
+
+def find_autosaves(folder: str | Path) -> list[Path]:
+    """Autosave files in ``folder``, newest first (an unreadable folder gives [])."""
+    try:
+        found = [p for p in Path(folder).glob(f"*{AUTOSAVE_SUFFIX}") if p.is_file() and not p.is_symlink()]
+        return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return []
+
+
+def load_autosave(path: str | Path) -> tuple[dict[str, Any], list[Edit]]:
+    """Read an autosave: ``(context, edits)``. Raises :class:`EditError` for anything else."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > _MAX_AUTOSAVE_BYTES:
+            raise EditError(f"{str(path)!r} is too large to be a paramedit autosave")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EditError(f"autosave {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise EditError(f"autosave {str(path)!r} is not readable JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != AUTOSAVE_FORMAT:
+        raise EditError(f"{str(path)!r} is not a paramedit autosave (expected \"format\": \"{AUTOSAVE_FORMAT}\")")
+    if data.get("version") != AUTOSAVE_VERSION:
+        raise EditError(f"autosave version {data.get('version')!r} is not supported (this paramedit reads "
+                        f"{AUTOSAVE_VERSION})")  # fmt: skip
+    context = data.get("context")
+    if not isinstance(context, dict):
+        raise EditError(f"autosave {str(path)!r} has no 'context' object")
+    return context, parse_edit_log(data.get("edit_log"))
+
+
+def replay_autosave(session: Session, path: str | Path, *, check_checkpoint: bool = True) -> list[IdentityCheck]:
+    """Apply an autosave's edits to ``session`` as one undoable step; nothing is written if one is bad.
+
+    With ``check_checkpoint`` the session must have the checkpoint the autosave was made on.
+    """
+    context, edits = load_autosave(path)
+    if check_checkpoint:
+        recorded = context.get("checkpoint")
+        current = str(session.checkpoint.path.resolve()) if session.checkpoint is not None else None
+        if recorded != current:
+            raise EditError(
+                f"the autosave {str(path)!r} was made on checkpoint {recorded!r}, but this session has {current!r}"
+            )
+    return session.apply_edits(edits)
