@@ -70,7 +70,8 @@ def run_app(args: argparse.Namespace) -> int:
         if getattr(args, "screenshot", None):
             return _screenshot(app, window, request, Path(args.screenshot))
         window.show()
-        window.files.open_request(request)
+        if not window.autosave.offer_recovery():
+            window.files.open_request(request)
         code = app.exec()
         JobRunner.wait_for_threads(5000)
         return code

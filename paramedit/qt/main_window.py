@@ -12,6 +12,7 @@ from paramedit.core.errors import BackwardCheckError
 from paramedit.core.session import Session
 from paramedit.qt import prompts
 from paramedit.qt.about_text import about_html
+from paramedit.qt.autosave_controller import AutosaveController
 from paramedit.qt.backward_results_widget import BackwardResultsWidget
 from paramedit.qt.error_dialog import reports_errors, show_error
 from paramedit.qt.file_controller import FileController
@@ -56,6 +57,7 @@ class MainWindow(QMainWindow):
         self.report_banner = LoadReportWidget(self)
         self.acts = build_actions(self)
         self.files = FileController(self)
+        self.autosave = AutosaveController(self)
         self.staged_panel = StagedEditsWidget(self.acts.commit, self.acts.discard, self)
         self.backward_panel = BackwardResultsWidget(self)
         self.status_info = StatusInfoWidget(self)
@@ -153,6 +155,7 @@ class MainWindow(QMainWindow):
             sig.backwardFinished.connect(self._backward_finished)
             sig.deviceChanged.connect(self._device_changed)
             sig.saved.connect(lambda path: self.show_message(f"saved {path}"))
+        self.autosave.attach(session, request)
         self.tree.set_session(session)
         self.editor.set_session(session)
         self.report_banner.set_report(session.report if session else None)
@@ -265,6 +268,7 @@ class MainWindow(QMainWindow):
         self._save_layout()
         if self._signals is not None:
             self._signals.detach()
+        self.autosave.detach(clean=True)  # the user saved or chose to discard
         event.accept()
 
     # ------------------------------------------------------------------ editing

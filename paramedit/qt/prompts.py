@@ -53,6 +53,20 @@ def ask_unsaved_changes(parent: QWidget | None, action: str, detail: str) -> Uns
     return UnsavedChoice.CANCEL
 
 
+def ask_recover_autosave(parent: QWidget | None, path: str, context: dict, count: int) -> bool:
+    """After a crash: reopen the model and checkpoint and replay the autosaved edits?"""
+    what = " + ".join(str(p) for p in (context.get("model_spec"), context.get("checkpoint")) if p) or "a model"
+    box = QMessageBox(QMessageBox.Icon.Question, "Recover edits",
+                      f"paramedit did not close cleanly last time. Recover {count} committed edit(s) "
+                      f"made on {what}?", parent=parent)
+    box.setInformativeText(f"The edits were saved in {path} at {context.get('timestamp', '?')}. "
+                           "They are replayed as one step you can undo; nothing is saved until you save.")
+    buttons = QMessageBox.StandardButton
+    box.setStandardButtons(buttons.Yes | buttons.No)
+    box.setDefaultButton(buttons.Yes)
+    return box.exec() == buttons.Yes
+
+
 def ask_staged_before_device_change(parent: QWidget | None, count: int, device: str) -> StagedChoice:
     box = QMessageBox(QMessageBox.Icon.Question, "Staged edits",
                       f"{count} staged edit(s) are not committed yet. Commit them before moving the model to "

@@ -27,6 +27,11 @@ def use_settings_file(path: str | Path | None) -> None:
     _settings_file = None if path is None else str(path)
 
 
+def settings_file() -> str | None:
+    """The scratch settings file tests set, or None for the platform's store."""
+    return _settings_file
+
+
 def app_settings() -> QSettings:
     """The settings store every part of the GUI reads and writes."""
     if _settings_file is not None:
