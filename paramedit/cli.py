@@ -1,4 +1,4 @@
-"""The ``paramedit`` command: ``open`` (the GUI), ``inspect``, ``check`` and ``apply``.
+"""The ``paramedit`` command: ``open`` (the GUI), ``inspect``, ``check``, ``apply``, ``--self-test``.
 
 Bad input exits 2 with one paragraph on stderr and writes nothing; ``--verbose`` adds the
 original traceback.
@@ -17,13 +17,66 @@ from paramedit import __version__
 
 SUBCOMMANDS = ("open", "inspect", "check", "apply")
 
+USAGE = """paramedit [-h] [--version] [--self-test] {open,inspect,check,apply} ...
+       paramedit [MODEL_SPEC] [CHECKPOINT] [open options]   (no command: same as `open`)"""
+
 EPILOG = """examples:
   paramedit                                  open the bundled demo in the window
   paramedit model.py:Net ckpt.pt             open a model and its checkpoint
   paramedit inspect ckpt.safetensors --json  list tensors, shapes and the load report
   paramedit check --model model.py:Net --checkpoint ckpt.pt --input 'randn(2, 5)'
   paramedit apply ckpt.pt edits.json -o edited.safetensors
+  paramedit --self-test                      check this installation works, then exit
+
+MODEL_SPEC is path/to/file.py:NAME or package.module:NAME (an nn.Module class or a function
+returning one). A checkpoint is a .pt/.pth/.bin/.ckpt state dict, a .safetensors file, a
+sharded *.safetensors.index.json or a Hugging Face save_pretrained folder. Pickles load with
+weights_only=True unless you pass --trust. `paramedit COMMAND --help` shows each command's options.
 """
+
+OPEN_EPILOG = """examples:
+  paramedit open --demo                          the bundled demo model and checkpoint
+  paramedit model.py:Net ckpt.pt --device cuda:0 open on the GPU (the word `open` is optional)
+  paramedit ckpt.safetensors                     the tensors alone (no backward check)
+  paramedit model.py:Net --model-kwargs '{"width": 8}'   freshly initialised weights
+  paramedit --demo --screenshot shot.png         save a picture of the window and exit
+"""
+
+INSPECT_EPILOG = """examples:
+  paramedit inspect ckpt.pt                      name, kind, dtype and shape of every tensor
+  paramedit inspect ckpt.pt --model model.py:Net missing / unexpected / mismatched tensors
+  paramedit inspect ckpt.ckpt --key ema --json   the weights under the 'ema' key, as JSON
+"""
+
+CHECK_EPILOG = """inputs: --input expressions first, else --input-shape tensors, else the model's own
+example_inputs() function or example_input_array attribute. Inputs are seeded, so a check
+is repeatable.
+
+examples:
+  paramedit check --model model.py:Net --input-shape 2,5
+  paramedit check --model gpt.py:GPT --checkpoint ckpt.pt --input 'randint(1000, (1, 16))' --json
+  paramedit check --model model.py:Net --checkpoint ckpt.pt --device cuda:0 --train
+"""
+
+APPLY_EPILOG = """The edit log is the paramedit.edits JSON the window exports (File > Export Edit Log).
+
+examples:
+  paramedit apply ckpt.pt edits.json -o edited.safetensors
+  paramedit apply model.safetensors edits.json --in-place
+  paramedit apply ckpt.pt edits.json -o out.pt --model model.py:Net   edit through the model
+"""
+
+
+def version_text() -> str:
+    """``paramedit X.Y.Z (torch A.B.C, Python D.E.F)`` without importing torch (that takes seconds)."""
+    import platform
+    from importlib import metadata
+
+    try:
+        torch_version = f"torch {metadata.version('torch')}, "
+    except metadata.PackageNotFoundError:  # a frozen app may ship torch without its metadata
+        torch_version = ""
+    return f"paramedit {__version__} ({torch_version}Python {platform.python_version()})"
 
 
 def _common(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
@@ -38,57 +91,73 @@ def _common(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="paramedit",
+        usage=USAGE,
         description="Edit the parameters of PyTorch models in place, and prove gradients still flow.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=raw,
     )
-    parser.add_argument("--version", action="version", version=f"paramedit {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{open,inspect,check,apply}")
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="print the versions of paramedit, torch and Python, then exit")
+    parser.add_argument("--self-test", action="store_true",
+                        help="open the demo offscreen, commit an edit, run the backward check; "
+                             "print PASS and exit 0, or the reason and exit 1")
+    sub = parser.add_subparsers(dest="command", metavar="{open,inspect,check,apply}", title="commands")
 
-    p = sub.add_parser("open", help="open the window (the default command)",
+    p = sub.add_parser("open", prog="paramedit open", help="open the window (the default command)",
+                       epilog=OPEN_EPILOG, formatter_class=raw,
                        description="Open a model and/or checkpoint in the window; with nothing, the bundled demo.")
     p.add_argument("model", nargs="?", metavar="MODEL_SPEC", help="file.py:NAME or package.module:NAME")
     p.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT", help="a checkpoint file or folder")
     p.add_argument("--device", default="cpu", help="cpu, cuda:0, mps (default: cpu)")
     p.add_argument("--demo", action="store_true", help="open the bundled demo model and checkpoint")
-    p.add_argument("--screenshot", metavar="PNG", help="save a picture of the window after loading, then exit")
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="save a picture of the window after loading, then exit (works offscreen)")
     _common(p)
 
-    p = sub.add_parser("inspect", help="list a checkpoint's tensors and how it fits a model",
+    p = sub.add_parser("inspect", prog="paramedit inspect",
+                       help="list a checkpoint's tensors and how it fits a model",
+                       epilog=INSPECT_EPILOG, formatter_class=raw,
                        description="List a checkpoint's tensors; with --model, also the load report.")
-    p.add_argument("checkpoint", metavar="CHECKPOINT")
-    p.add_argument("--model", metavar="SPEC")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint file or folder")
+    p.add_argument("--model", metavar="SPEC", help="file.py:NAME or package.module:NAME to load the checkpoint into")
+    p.add_argument("--json", action="store_true", help="print JSON: every tensor's name, kind, shape, dtype, device and aliases, and the load report")
     _common(p)
 
-    p = sub.add_parser("check", help="run a backward pass and report which parameters got gradients",
-                       description="Run one forward and backward pass. Exit 0 when every trainable parameter "
+    p = sub.add_parser("check", prog="paramedit check",
+                       help="run a backward pass and report which parameters got gradients",
+                       epilog=CHECK_EPILOG, formatter_class=raw,
+                       description="Run one forward and backward pass. Exit 0 when every trainable parameter\n"
                                    "received a finite gradient, 1 when one did not, 2 for bad input.")
-    p.add_argument("--model", required=True, metavar="SPEC")
-    p.add_argument("--checkpoint", metavar="CKPT")
+    p.add_argument("--model", required=True, metavar="SPEC", help="file.py:NAME or package.module:NAME")
+    p.add_argument("--checkpoint", metavar="CKPT", help="weights to load first (default: the model's own init)")
     p.add_argument("--input", dest="inputs", action="append", metavar="EXPR",
                    help="an input as a formula, e.g. 'randn(2, 5)' or 'randint(1000, (1, 16))'; repeat for more")
     p.add_argument("--input-shape", dest="input_shapes", action="append", metavar="SHAPE",
                    help="a standard-normal input of this shape, e.g. 2,5; repeat for more")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda:0, mps (default: cpu)")
     p.add_argument("--reduction", choices=("sum", "mean"), default="sum",
                    help="loss = sum (default) or mean of every floating output")
     p.add_argument("--train", action="store_true", help="run in train mode (buffers are restored afterwards)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the per-parameter report as JSON")
     _common(p)
 
-    p = sub.add_parser("apply", help="replay an edit log on a checkpoint and save the result",
-                       description="Replay a paramedit.edits log on a checkpoint; nothing is written if any edit fails.")
-    p.add_argument("checkpoint", metavar="CHECKPOINT")
-    p.add_argument("edits", metavar="EDITS.json")
+    p = sub.add_parser("apply", prog="paramedit apply", help="replay an edit log on a checkpoint and save the result",
+                       epilog=APPLY_EPILOG, formatter_class=raw,
+                       description="Replay a paramedit.edits log on a checkpoint and save the result;\n"
+                                   "nothing is written if any edit fails.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="the checkpoint to edit")
+    p.add_argument("edits", metavar="EDITS.json", help="a paramedit.edits log (version 1)")
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", metavar="OUT", help="where to save (.safetensors or .pt)")
     out.add_argument("--in-place", action="store_true", help="overwrite CHECKPOINT (atomically)")
-    p.add_argument("--model", metavar="SPEC")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--model", metavar="SPEC",
+                   help="file.py:NAME or package.module:NAME to load the checkpoint into first "
+                        "(default: the checkpoint's tensors alone)")
+    p.add_argument("--device", default="cpu", help="where the edits are computed (default: cpu)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
     _common(p)
     return parser
 
@@ -201,10 +270,16 @@ COMMANDS = {"open": cmd_open, "inspect": cmd_inspect, "check": cmd_check, "apply
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version", "--self-test")):
         argv.insert(0, "open")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        if args.command is not None:
+            parser.error("--self-test takes no command")
+        from paramedit.self_test import run_self_test
+
+        return run_self_test()
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import reduce
 from importlib import resources
 from pathlib import Path
 
 
 def resource_path(*parts: str) -> Path:
     """A file shipped under ``resources/`` (installed as ``paramedit.resources``)."""
-    return Path(str(resources.files("paramedit.resources").joinpath(*parts)))
+    # One joinpath per part: a MultiplexedPath (Python 3.10/3.11) takes a single argument.
+    return Path(str(reduce(lambda p, part: p.joinpath(part), parts, resources.files("paramedit.resources"))))
 
 
 def demo_model_spec() -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
+from paramedit import __version__
+from paramedit.app_icon import DESKTOP_FILE_NAME, application_icon
 from paramedit.core.model_spec import parse_model_kwargs
 from paramedit.demo import demo_checkpoint, demo_model_spec
 from paramedit.qt.error_dialog import install_excepthook
@@ -51,6 +53,9 @@ def application() -> QApplication:
         app = QApplication([sys.argv[0] if sys.argv else "paramedit"])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(DESKTOP_FILE_NAME)  # Wayland links the window to paramedit.desktop
+    app.setWindowIcon(application_icon())  # every window and dialog
     return app  # type: ignore[return-value]
 
 

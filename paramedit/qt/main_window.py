@@ -7,6 +7,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
 from superqt.utils import signals_blocked
 
+from paramedit.app_icon import application_icon
 from paramedit.core.backward_check import BackwardReport
 from paramedit.core.errors import BackwardCheckError
 from paramedit.core.session import Session
@@ -316,6 +317,7 @@ class MainWindow(QMainWindow):
     def about(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, "About paramedit", about_html(self._session), parent=self)
         box.setObjectName("aboutDialog")
+        box.setIconPixmap(application_icon().pixmap(64, 64))
         box.open()
 
     # ------------------------------------------------------------------ device and backward
