@@ -1,8 +1,9 @@
 """A heatmap of one 2-D block of a tensor, with a colour bar, a value histogram and hover/click.
 
-Display only: the caller hands over a CPU tensor or array (already sliced to 2-D) and this view
-turns it into float32 for pyqtgraph.  Scene (view-box) coordinates are *tensor indices*: the
-image rectangle is placed at ``(col_offset, row_offset)`` and scaled by the downsampling factor,
+Display only: the caller hands over a CPU tensor or array (already sliced to 2-D, and for a big
+tensor already a strided sample of it, see ``stride``) and this view turns it into float32 for
+pyqtgraph.  Scene (view-box) coordinates are *tensor indices*: the image rectangle is placed at
+``(col_offset, row_offset)`` and scaled by the sampling stride times the block-reduction factor,
 so axes, hover, clicks and the selection outline all speak the tensor's own row/column numbers.
 """
 
@@ -13,9 +14,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-import torch
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QImage, QPen, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,123 +28,31 @@ from PySide6.QtWidgets import (
 )
 from superqt import QElidingLabel
 
-__all__ = ["DIVERGING", "MAX_DISPLAY", "SEQUENTIAL", "HeatmapView"]
+from paramedit.qt.heatmap_data import (
+    DIVERGING,
+    MAX_DISPLAY,
+    MAX_SAMPLE,
+    SEQUENTIAL,
+    ValueSummary,
+    bin_colours,
+    block_extreme,
+    compute_levels,
+    finite_display,
+    format_value,
+    histogram,
+    histogram_image,
+    nice_rounding,
+    stats_text,
+    summarize,
+    to_display_array,
+)
 
-#: Largest number of displayed pixels along one axis; bigger inputs are block-reduced first.
-MAX_DISPLAY = 2048
-#: Levels and the histogram use at most this many finite values (an even stride through them).
-_MAX_STAT_SAMPLES = 2_000_000
-DIVERGING = "diverging (centred on 0)"
-SEQUENTIAL = "sequential"
+__all__ = ["DIVERGING", "MAX_DISPLAY", "SEQUENTIAL", "HeatmapView", "block_extreme"]
+
 _CMAPS = {DIVERGING: "CET-D1", SEQUENTIAL: "viridis"}
-_NAN_RGBA = (255, 0, 255, 255)  # magenta: in neither colour map
-_HIST_BINS = 64
-
-
-def to_display_array(values: Any) -> np.ndarray:
-    """Return ``values`` (tensor or array, any dtype, 0-D/1-D/2-D) as a 2-D NumPy array.
-
-    The dtype is kept where NumPy has it (so hover shows exact integers); bfloat16 and float8
-    become float32, complex becomes its magnitude.
-    """
-    if isinstance(values, torch.Tensor):
-        t = values.detach().cpu().resolve_conj().resolve_neg()
-        if t.is_complex():
-            t = t.abs()
-        if t.dtype == torch.bfloat16 or "float8" in str(t.dtype):
-            t = t.float()
-        arr = t.numpy()
-    else:
-        arr = np.asarray(values)
-        arr = np.abs(arr) if np.iscomplexobj(arr) else arr
-    if arr.ndim > 2:
-        raise ValueError(f"HeatmapView shows 2-D data; got shape {tuple(arr.shape)}")
-    return arr.reshape(1, -1) if arr.ndim < 2 else arr
-
-
-def _reduce_rows(a: np.ndarray, f: int, func) -> np.ndarray:
-    if f == 1:
-        return a
-    full = a.shape[0] // f * f
-    parts = [func(a[:full].reshape(full // f, f, a.shape[1]), axis=1)] if full else []
-    if full < a.shape[0]:
-        parts.append(func(a[full:], axis=0, keepdims=True))
-    return np.concatenate(parts, axis=0)
-
-
-def _reduce_cols(a: np.ndarray, f: int, ufunc) -> np.ndarray:
-    if f > 8:  # long runs: reduce the inner axis of a reshaped view
-        full = a.shape[1] // f * f
-        parts = [ufunc.reduce(a[:, :full].reshape(a.shape[0], full // f, f), axis=2)] if full else []
-        if full < a.shape[1]:
-            parts.append(ufunc.reduce(a[:, full:], axis=1, keepdims=True))
-        return np.concatenate(parts, axis=1)
-    out = a[:, 0::f].copy()  # short runs: f strided passes beat reducing a tiny inner axis
-    for k in range(1, f):
-        part = a[:, k::f]
-        ufunc(out[:, : part.shape[1]], part, out=out[:, : part.shape[1]])
-    return out
-
-
-def block_extreme(data: np.ndarray, fr: int, fc: int) -> np.ndarray:
-    """Reduce float ``data`` by ``fr x fc`` blocks to each block's value of largest magnitude.
-
-    Keeps the sign, so a lone outlier in a huge matrix stays visible, and never hides NaN/Inf:
-    a block holding a NaN shows NaN, else one holding +/-Inf shows it.  The last block along
-    each axis may be partial.
-    """
-    hi, lo = _reduce_rows(data, fr, np.max), _reduce_rows(data, fr, np.min)
-    if fc > 1:
-        hi, lo = _reduce_cols(hi, fc, np.maximum), _reduce_cols(lo, fc, np.minimum)
-    return np.where(hi >= -lo, hi, lo)
-
-
-def compute_levels(
-    finite: np.ndarray,
-    mode: str,
-    clip: bool,
-    percentile: float = 99.5,
-    extremes: tuple[float, float] | None = None,
-) -> tuple[float, float]:
-    """Colour levels for finite values: symmetric ``(-m, m)`` or ``(lo, hi)``, never empty.
-
-    ``finite`` may be a sample for the percentiles; ``extremes`` is then the exact (min, max).
-    """
-    if finite.size == 0:
-        return (-1.0, 1.0) if mode == DIVERGING else (0.0, 1.0)
-    lo, hi = extremes if extremes is not None else (float(finite.min()), float(finite.max()))
-    if mode == DIVERGING:
-        top = max(abs(lo), abs(hi))
-        m = float(np.percentile(np.abs(finite), percentile)) if clip else top
-        if not m > 0:
-            m = top if top > 0 else 1.0
-        return (-m, m)
-    if clip:
-        tail = (100.0 - percentile) / 2.0
-        plo, phi = (float(v) for v in np.percentile(finite, [tail, 100.0 - tail]))
-        if phi > plo:
-            lo, hi = plo, phi
-    if not hi > lo:  # constant data: centre its colour
-        half = abs(lo) * 0.5 if lo != 0 else 1.0
-        lo, hi = lo - half, hi + half
-    return (lo, hi)
-
-
-def nice_rounding(lo: float, hi: float) -> float:
-    """A power of ten about 1/1000 of the level span, for the colour bar's ``rounding``."""
-    span = hi - lo
-    if not (span > 0 and math.isfinite(span)):
-        return 1e-6
-    return 10.0 ** (math.floor(math.log10(span)) - 3)
-
-
-def format_value(value: Any) -> str:
-    """Short readable text for one element: exact ints/bools, 6 significant digits for floats."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    return f"{float(value):.6g}"
+#: Fewest samples per axis asked for, however small the plot: zooming in should still show detail.
+_MIN_SAMPLE = 256
+_EMPTY_SUMMARY = ValueSummary(np.empty(0, np.float32), None, 0, 0)
 
 
 class _IndexAxisItem(pg.AxisItem):
@@ -175,6 +83,14 @@ class _ImageItem(pg.ImageItem):
         ev.acceptClicks(Qt.MouseButton.LeftButton)
         self.sigHovered.emit(QPointF(ev.pos()))
 
+    def render(self) -> None:
+        super().render()
+        # pyqtgraph makes an 8-bit indexed image of float data + LUT; Qt then scales that through
+        # a slow generic path on every paint. One conversion per new image makes each paint ~4x
+        # cheaper (the data handed to pyqtgraph stays float32 with explicit levels).
+        if self.qimage is not None and self.qimage.format() == QImage.Format.Format_Indexed8:
+            self.qimage = self.qimage.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+
     def mouseClickEvent(self, ev) -> None:
         if ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
@@ -186,22 +102,27 @@ class _ImageItem(pg.ImageItem):
 class HeatmapView(QWidget):
     """Heatmap of a 2-D block with colour bar, histogram, hover readout and selection outline.
 
-    ``cellClicked(row, col)`` carries tensor indices (offsets and downsampling undone).
+    ``cellClicked(row, col)`` carries tensor indices (offsets, sampling and downsampling undone).
+    ``resampleWanted`` says the plot grew or shrank enough that a sampled block should be
+    fetched again at the new :meth:`sampling_limits`.
     """
 
     cellClicked = Signal(int, int)
+    resampleWanted = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("heatmap")
-        self._raw: np.ndarray | None = None  # undownsampled block, native dtype where possible
-        self._finite: np.ndarray = np.empty(0, np.float32)  # sample of the finite values
-        self._extremes: tuple[float, float] | None = None  # exact finite (min, max)
-        self._n_nan = self._n_inf = 0
+        self._raw: np.ndarray | None = None  # the block as handed over, native dtype where possible
+        self._summary = _EMPTY_SUMMARY
         self._display: np.ndarray | None = None
-        self._factor = (1, 1)
+        self._factor = (1, 1)  # block reduction of _raw into _display
+        self._stride = (1, 1)  # tensor rows/columns between two rows/columns of _raw
+        self._full_shape = (0, 0)  # rows x columns of the tensor block that _raw samples
         self._offset = (0, 0)
+        self._sampled_at: tuple[int, int] | None = None  # sampling_limits() when a sample was shown
         self._levels = (-1.0, 1.0)
+        self._bar_state: tuple[str, float, float] | None = None  # what the colour bar shows
         self._selection: tuple[tuple[int, int], tuple[int, int]] | None = None
         self._build()
         self.clear()
@@ -275,8 +196,11 @@ class HeatmapView(QWidget):
         self._hist.hideButtons()
         self._hist.hideAxis("left")
         self._hist.setToolTip("Histogram over the colour levels; the end bins include clipped values")
-        self._hist_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=pg.mkPen(fg, width=1))
-        self._hist.addItem(self._hist_curve)
+        # Bars as one small RGBA image (a bin per column, coloured like the map): drawing it
+        # costs a fraction of a filled pyqtgraph curve, which rebuilds a path on every update.
+        self._hist_image = pg.ImageItem(axisOrder="row-major")
+        self._hist.addItem(self._hist_image)
+        self._hist.setYRange(0, 1, padding=0.05)
         for item in (self._plot, self._hist, self._cbar):
             for name in ("left", "top", "right", "bottom"):
                 axis = item.getAxis(name)
@@ -306,43 +230,63 @@ class HeatmapView(QWidget):
         self._stack.addWidget(self._empty_label)
         self._stack.addWidget(plot_page)
 
-        self._mode_combo.currentTextChanged.connect(lambda _t: self._refresh_levels())
-        self._clip_check.toggled.connect(lambda _b: self._refresh_levels())
+        # Bound methods, not lambdas: a lambda holding ``self`` in a child's connection keeps
+        # this widget alive until PySide tears Qt down at interpreter exit, and deleting a
+        # pyqtgraph view that late crashes (its items call back into a finalizing Python).
+        self._mode_combo.currentTextChanged.connect(self._refresh_levels)
+        self._clip_check.toggled.connect(self._refresh_levels)
 
     # ----- public API -----------------------------------------------------------------------
-    def set_values(self, values: Any, *, title: str = "", row_offset: int = 0, col_offset: int = 0) -> None:
+    def set_values(
+        self,
+        values: Any,
+        *,
+        title: str = "",
+        row_offset: int = 0,
+        col_offset: int = 0,
+        stride: tuple[int, int] = (1, 1),
+        full_shape: tuple[int, int] | None = None,
+    ) -> None:
         """Show ``values`` (0-D, 1-D as one row, or 2-D; tensor or array of any dtype).
 
         ``row_offset``/``col_offset`` are the tensor indices of the block's first row/column.
+        ``stride=(row_step, col_step)`` says ``values`` samples every ``row_step``-th row and
+        ``col_step``-th column of a block of ``full_shape``: row ``i`` of ``values`` is tensor
+        row ``row_offset + i * row_step``.  Arrays still larger than ``MAX_DISPLAY`` per axis are
+        block-reduced here, keeping each block's value of largest magnitude.
         """
         raw = to_display_array(values)
         with np.errstate(over="ignore"):  # float64 beyond float32 range shows as +/-Inf
             data = raw.astype(np.float32, copy=False)
-        finite_mask = np.isfinite(data)
-        n_bad = data.size - int(np.count_nonzero(finite_mask))
-        finite = data[finite_mask] if n_bad else data.reshape(-1)
-        self._n_nan = int(np.isnan(data).sum()) if n_bad else 0
-        self._n_inf = n_bad - self._n_nan
-        self._extremes = (float(finite.min()), float(finite.max())) if finite.size else None
-        # Percentiles and the histogram use an even sample: exact enough, bounded cost.
-        self._finite = finite[:: -(-finite.size // _MAX_STAT_SAMPLES)] if finite.size else finite
+        self._summary = summarize(data)
         rows, cols = data.shape
         fr, fc = -(-rows // MAX_DISPLAY), -(-cols // MAX_DISPLAY)
+        rs, cs = max(1, int(stride[0])), max(1, int(stride[1]))
         self._raw = raw
         self._display = block_extreme(data, fr, fc)
-        self._factor, self._offset = (fr, fc), (int(row_offset), int(col_offset))
+        self._factor, self._stride, self._offset = (fr, fc), (rs, cs), (int(row_offset), int(col_offset))
+        self._full_shape = tuple(full_shape) if full_shape is not None else (rows * rs, cols * cs)
+        self._sampled_at = self.sampling_limits() if (rs, cs) != (1, 1) else None
         self._title_label.setText(title)
         self._title_label.setToolTip(title)
         self._stack.setCurrentIndex(1)
         self._hover_label.setText(" ")
         self._refresh_levels()
-        disp_r, disp_c = self._display.shape
-        self._plot.getViewBox().setRange(
-            xRange=(col_offset, col_offset + disp_c * fc),
-            yRange=(row_offset, row_offset + disp_r * fr),
-            padding=0,
-        )
+        rect = self._image_rect()
+        self._plot.getViewBox().setRange(xRange=(rect.left(), rect.right()), yRange=(rect.top(), rect.bottom()),
+                                         padding=0)
         self._update_selection_items()
+
+    def sampling_limits(self) -> tuple[int, int]:
+        """Most (rows, columns) worth fetching for this plot: about its size in device pixels.
+
+        A caller with a bigger block hands over a strided sample of it this size (see
+        ``set_values(stride=...)``); more rows than pixels would only be averaged away.
+        """
+        ratio = self.devicePixelRatioF()
+        size = self._plot.getViewBox().size()  # the image's area, in (logical) pixels
+        clamp = lambda n: min(MAX_SAMPLE, max(_MIN_SAMPLE, math.ceil(n * ratio)))  # noqa: E731
+        return clamp(size.height()), clamp(size.width())
 
     def set_selection(self, rows: tuple[int, int] | None, cols: tuple[int, int] | None) -> None:
         """Outline tensor rows ``[r0, r1)`` x columns ``[c0, c1)``; ``None`` for either clears it."""
@@ -357,10 +301,10 @@ class HeatmapView(QWidget):
         """Drop the data and show ``message`` instead of the plot."""
         self._empty_label.setText(message)
         self._raw, self._display = None, None
-        self._finite, self._extremes = np.empty(0, np.float32), None
+        self._summary, self._sampled_at = _EMPTY_SUMMARY, None
         self._image.clear()
         self._nan_overlay.clear()
-        self._hist_curve.setData([], [])
+        self._hist_image.clear()
         self._selection = None
         self._update_selection_items()
         self._stats_label.setText("")
@@ -380,8 +324,12 @@ class HeatmapView(QWidget):
         return self._levels
 
     def downsample_factor(self) -> tuple[int, int]:
-        """Tensor rows/columns per displayed pixel (1, 1 when not downsampled)."""
+        """Rows/columns of the handed-over block per displayed pixel (1, 1 when not reduced)."""
         return self._factor
+
+    def stride(self) -> tuple[int, int]:
+        """Tensor rows/columns between two rows/columns of the handed-over block (1, 1: all)."""
+        return self._stride
 
     def image_item(self) -> pg.ImageItem:
         """The pyqtgraph ImageItem holding the displayed (possibly downsampled) data."""
@@ -398,19 +346,25 @@ class HeatmapView(QWidget):
     def cell_at(self, pixel: QPointF) -> tuple[int, int] | None:
         """Tensor ``(row, col)`` under ``pixel`` (ImageItem coordinates), or None outside the data.
 
-        Row = ``row_offset + floor(y * fr)`` (likewise columns), i.e. the true row under the
-        cursor even inside a downsampled pixel.
+        The block row is ``i = floor(y * fr)`` (the true row under the cursor even inside a
+        block-reduced pixel), and the tensor row is ``row_offset + i * row_step``; likewise columns.
         """
+        ij = self._block_index_at(pixel)
+        if ij is None:
+            return None
+        return self._offset[0] + ij[0] * self._stride[0], self._offset[1] + ij[1] * self._stride[1]
+
+    def _block_index_at(self, pixel: QPointF) -> tuple[int, int] | None:
         if self._raw is None:
             return None
-        r = math.floor(pixel.y() * self._factor[0])
-        c = math.floor(pixel.x() * self._factor[1])
-        if not (0 <= r < self._raw.shape[0] and 0 <= c < self._raw.shape[1]):
+        i = math.floor(pixel.y() * self._factor[0])
+        j = math.floor(pixel.x() * self._factor[1])
+        if not (0 <= i < self._raw.shape[0] and 0 <= j < self._raw.shape[1]):
             return None
-        return r + self._offset[0], c + self._offset[1]
+        return i, j
 
     # ----- internals ------------------------------------------------------------------------
-    def _refresh_levels(self) -> None:
+    def _refresh_levels(self, *_args: object) -> None:
         if self._display is None:
             return
         with np.errstate(over="ignore", invalid="ignore"):  # spans near the float32 limit
@@ -419,47 +373,37 @@ class HeatmapView(QWidget):
     def _apply_levels(self) -> None:
         assert self._display is not None
         mode = self._mode_combo.currentText()
-        lo, hi = compute_levels(self._finite, mode, self._clip_check.isChecked(), extremes=self._extremes)
+        summary = self._summary
+        lo, hi = compute_levels(summary.finite_sample, mode, self._clip_check.isChecked(), extremes=summary.extremes)
         self._levels = (lo, hi)
-        disp = self._display
-        nan = np.isnan(disp)
-        fmin, fmax = self._extremes or (lo, hi)
-        # pyqtgraph gets only finite data: NaN goes under the overlay, Inf to the ends.
-        shown = np.nan_to_num(disp, nan=lo, posinf=max(hi, fmax), neginf=min(lo, fmin))
-        rows, cols = disp.shape
-        rect = QRectF(self._offset[1], self._offset[0], cols * self._factor[1], rows * self._factor[0])
+        shown, overlay = finite_display(self._display, summary, lo, hi)
+        rect = self._image_rect()
         cmap = pg.colormap.get(_CMAPS[mode])
-        self._cbar.rounding = nice_rounding(lo, hi)
         self._image.setImage(shown, autoLevels=False, levels=(lo, hi), rect=rect)
-        self._cbar.setColorMap(cmap)
-        self._cbar.setLevels((lo, hi))
-        self._nan_overlay.setVisible(bool(nan.any()))
-        if nan.any():
-            overlay = np.zeros((rows, cols, 4), np.uint8)
-            overlay[nan] = _NAN_RGBA
+        if self._bar_state != (mode, lo, hi):  # else its axis would be laid out again for nothing
+            self._bar_state = (mode, lo, hi)
+            self._cbar.rounding = nice_rounding(lo, hi)
+            self._cbar.setColorMap(cmap)
+            self._cbar.setLevels((lo, hi))
+        self._nan_overlay.setVisible(overlay is not None)
+        if overlay is not None:
             self._nan_overlay.setImage(overlay, autoLevels=False, levels=(0, 255), rect=rect)
         self._update_histogram(lo, hi, cmap)
-        self._update_stats()
+        text, tooltip = stats_text(summary, self._full_shape, self._factor, self._stride)
+        self._stats_label.setText(text)
+        self._stats_label.setToolTip(tooltip)
 
     def _update_histogram(self, lo: float, hi: float, cmap: pg.ColorMap) -> None:
-        counts, edges = np.histogram(np.clip(self._finite, lo, hi), bins=_HIST_BINS, range=(lo, hi))
-        self._hist_curve.setData(edges, counts.astype(np.float64))
-        self._hist_curve.setFillBrush(cmap.getBrush(span=(lo, hi), orientation="horizontal"))
+        bars = histogram_image(histogram(self._summary.finite_sample, lo, hi), bin_colours(cmap))
+        self._hist_image.setImage(bars, levels=(0, 255), rect=QRectF(lo, 0.0, hi - lo, 1.0))
         self._hist.setXRange(lo, hi, padding=0.02)
-        self._hist.setYRange(0, max(1, int(counts.max())), padding=0.05)
 
-    def _update_stats(self) -> None:
-        assert self._raw is not None
-        raw, (fr, fc) = self._raw, self._factor
-        parts = [f"{raw.shape[0]}×{raw.shape[1]}"] + ([f"shown 1:{fr}×{fc}"] if (fr, fc) != (1, 1) else [])
-        if self._extremes is not None:
-            parts += [f"min {self._extremes[0]:.4g}", f"max {self._extremes[1]:.4g}"]
-        parts += [f"{self._n_nan} NaN (magenta)"] * bool(self._n_nan)
-        parts += [f"{self._n_inf} ±Inf"] * bool(self._n_inf)
-        text = " · ".join(parts)
-        self._stats_label.setText(text)
-        ds_note = "\neach pixel shows the value of largest |v| in its block"
-        self._stats_label.setToolTip(text + (ds_note if self._factor != (1, 1) else ""))
+    def _image_rect(self) -> QRectF:
+        """Where the displayed image lies in tensor-index coordinates."""
+        assert self._display is not None
+        rows, cols = self._display.shape
+        (fr, fc), (rs, cs) = self._factor, self._stride
+        return QRectF(self._offset[1], self._offset[0], cols * fc * cs, rows * fr * rs)
 
     def _update_selection_items(self) -> None:
         sel = self._selection if self._raw is not None else None
@@ -475,13 +419,22 @@ class HeatmapView(QWidget):
         return item.rect() if item.isVisible() else None
 
     def _on_hover(self, pixel: QPointF | None) -> None:
-        cell = None if pixel is None else self.cell_at(pixel)
-        if cell is None or self._raw is None:
+        ij = None if pixel is None else self._block_index_at(pixel)
+        if ij is None or self._raw is None:
             self._hover_label.setText(" ")
             return
-        r, c = cell
-        value = self._raw[r - self._offset[0], c - self._offset[1]]
-        self._hover_label.setText(f"row {r}, col {c}: {format_value(value)}")
+        r, c = self._offset[0] + ij[0] * self._stride[0], self._offset[1] + ij[1] * self._stride[1]
+        self._hover_label.setText(f"row {r}, col {c}: {format_value(self._raw[ij])}")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._sampled_at is None:
+            return
+        # A sample fetched for a much smaller (or bigger) plot looks blocky (or costs too much).
+        now = self.sampling_limits()
+        if any(abs(a - b) > 0.25 * b for a, b in zip(now, self._sampled_at, strict=True)):
+            self._sampled_at = now
+            self.resampleWanted.emit()
 
     def _on_click(self, pixel: QPointF) -> None:
         cell = self.cell_at(pixel)

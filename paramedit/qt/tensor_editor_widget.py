@@ -19,6 +19,7 @@ from paramedit.core.errors import ParameditError
 from paramedit.core.session import Session
 from paramedit.core.values import format_tsv, tsv_to_values
 from paramedit.qt import prompts
+from paramedit.qt.heatmap_data import sampling_steps
 from paramedit.qt.heatmap_view import HeatmapView
 from paramedit.qt.number_format import NumberFormat
 from paramedit.qt.selection_edit_dialog import SelectionEdit
@@ -46,8 +47,10 @@ class TensorEditorWidget(QWidget):
         self.table = TensorTableView(self)
         self.table.setModel(self.model)
         self.heatmap = HeatmapView(self)
+        # Slots are bound methods, never lambdas holding self: a lambda in a child's connection
+        # keeps this widget (and its pyqtgraph heatmap) alive until Qt is torn down at exit.
         self.model.editRejected.connect(self.statusMessage)
-        self.model.editAccepted.connect(lambda where: self.statusMessage.emit(f"staged {where}"))
+        self.model.editAccepted.connect(self._edit_accepted)
         self.table.copyRequested.connect(self.copy_selection)
         self.table.pasteRequested.connect(self.paste)
         self.table.selectionRectChanged.connect(self._selection_changed)
@@ -86,6 +89,7 @@ class TensorEditorWidget(QWidget):
 
         self._heatmap_timer = QTimer(self, singleShot=True, interval=HEATMAP_DELAY_MS)
         self._heatmap_timer.timeout.connect(self.refresh_heatmap_now)
+        self.heatmap.resampleWanted.connect(self._heatmap_timer.start)
 
     # ------------------------------------------------------------------ actions and options
     def _build_actions(self) -> None:
@@ -101,14 +105,14 @@ class TensorEditorWidget(QWidget):
         self.gradient_action.setIconText("Gradient")
         self.gradient_action.setEnabled(False)
         self.gradient_action.setToolTip("Run the backward check (F5) first")
-        self.gradient_action.toggled.connect(lambda _on: self.refresh_heatmap_now())
+        self.gradient_action.toggled.connect(self._gradient_toggled)
         self.format_group = QActionGroup(self)
         self.format_actions: dict[NumberFormat, QAction] = {}
         for style in NumberFormat:
             action = QAction(style.value, self.format_group, checkable=True)
             action.setChecked(style is NumberFormat.STORED)
-            action.triggered.connect(lambda _c=False, s=style: self.set_number_format(s))
             self.format_actions[style] = action
+        self.format_group.triggered.connect(self._format_triggered)
 
     def _options_bar(self) -> QWidget:
         bar = QWidget()
@@ -121,7 +125,7 @@ class TensorEditorWidget(QWidget):
         self.decimals_spin = QSpinBox(objectName="decimalsSpin", minimum=0, maximum=12, value=4)
         self.decimals_spin.setToolTip("Decimals for the fixed and scientific formats")
         self.decimals_spin.setSuffix(" dp")
-        self.decimals_spin.valueChanged.connect(lambda d: self.model.set_number_format(self.model.style, d))
+        self.decimals_spin.valueChanged.connect(self._decimals_changed)
         row.addWidget(fmt)
         row.addWidget(self.decimals_spin)
         for action in (self.colour_action, self.edited_action, self.gradient_action):
@@ -133,6 +137,19 @@ class TensorEditorWidget(QWidget):
     def set_number_format(self, style: NumberFormat) -> None:
         self.format_actions[style].setChecked(True)
         self.model.set_number_format(style, self.decimals_spin.value())
+
+    def _format_triggered(self, action: QAction) -> None:
+        style = next(s for s, a in self.format_actions.items() if a is action)
+        self.set_number_format(style)
+
+    def _decimals_changed(self, decimals: int) -> None:
+        self.model.set_number_format(self.model.style, decimals)
+
+    def _gradient_toggled(self, _on: bool) -> None:
+        self.refresh_heatmap_now()
+
+    def _edit_accepted(self, where: str) -> None:
+        self.statusMessage.emit(f"staged {where}")
 
     # ------------------------------------------------------------------ what is shown
     def set_session(self, session: Session | None) -> None:
@@ -222,6 +239,10 @@ class TensorEditorWidget(QWidget):
             return
         region = self.model.region_text()
         title = name if region == "[...]" else f"{name}{region}"
+        # Never the whole slice: a strided sample about the plot's size in pixels (a 50257 x 768
+        # embedding is read as every 126th row and 2nd column), so the cost is the screen's.
+        shape = (self.model.rowCount(), self.model.columnCount())
+        steps = sampling_steps(shape, self.heatmap.sampling_limits())
         try:
             if self.gradient_action.isChecked():
                 grad = session.tensor(name).grad
@@ -230,16 +251,15 @@ class TensorEditorWidget(QWidget):
                     self.heatmap.clear()
                     self.statusMessage.emit(f"{name} has no gradient from the last backward check")
                     return
-                values = self.model.to_table_layout(grad.detach()[self.model.slice_index()].to("cpu"))
+                sample = grad.detach()[self.model.slice_index(steps=steps)].to("cpu", copy=True)
                 self.heatmap.set_mode_label("gradient")
             else:
-                raw, _mask = session.preview(name, self.model.region_text())
-                values = self.model.to_table_layout(raw)
+                sample, _mask = session.preview(name, self.model.region_text(steps=steps))
                 self.heatmap.set_mode_label("values")
         except ParameditError as exc:
             self.statusMessage.emit(exc.message)
             return
-        self.heatmap.set_values(values, title=title)
+        self.heatmap.set_values(self.model.to_table_layout(sample), title=title, stride=steps, full_shape=shape)
         self._selection_changed(self.table.selection_rect())
 
     def _selection_changed(self, rect: tuple[tuple[int, int], tuple[int, int]] | None) -> None:

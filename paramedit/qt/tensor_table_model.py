@@ -1,9 +1,10 @@
 """A virtual table over one 2-D slice of a session's tensor.
 
-Values come from ``session.preview`` in tiles of 256 x 256 cells, fetched when the view is
-about to paint them (:meth:`TensorTableModel.ensure_cells`); ``data()`` only reads that cache,
-so a 50257 x 768 embedding costs what its visible cells cost. Edits are staged through core,
-never written here.
+Values come from ``session.preview`` in tiles of 64 x 32 cells, fetched (and the cells' texts
+formatted, a block at a time) when the view is about to paint them
+(:meth:`TensorTableModel.ensure_cells`); ``data()`` only reads that cache, with O(1) work per
+role, so a 50257 x 768 embedding costs what its visible cells cost. Edits are staged through
+core, never written here.
 """
 
 from __future__ import annotations
@@ -25,14 +26,24 @@ from paramedit.core.tensor_tree import TensorInfo
 from paramedit.core.values import check_scalar, parse_number
 from paramedit.qt.number_format import NumberFormat, edit_text, format_number
 
-TILE_ROWS = 256
-TILE_COLS = 256
-MAX_TILES = 32  # ~2M cached cells: a few screens in every direction
-REFRESH_TILES = 4  # after a change, only the most recently painted tiles are re-read at once
+# A tile is a little more than a screenful of rows by a few screens of columns: small enough that
+# jumping anywhere reads a few thousand values, big enough that scrolling rarely fetches.
+TILE_ROWS = 64
+TILE_COLS = 32
+MAX_TILES = 256  # ~0.5M cached cells: many screens in every direction
+REFRESH_TILES = 9  # after a change, only the most recently painted tiles (a screen) are re-read at once
+SCALE_SAMPLE = 512  # "colour by value" scales by max |v| of a strided sample at most this big per axis
 STAGED_BRUSH = QBrush(QColor("#ffe08a"))
 EDITED_BRUSH = QBrush(QColor("#b9e6b5"))  # green: apart from the blue-white-red value colours
 _DIVERGING = [QColor("#4a7bd0"), QColor("#ffffff"), QColor("#d0504a")]
 AnyIndex = QModelIndex | QPersistentModelIndex
+# data() compares plain ints: PySide6 passes the role as an int, and enum lookups cost per call.
+_DISPLAY, _EDIT, _TOOLTIP, _ALIGNMENT, _BACKGROUND = (int(r) for r in (
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole, Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.BackgroundRole))
+_CELL_ROLES = frozenset((_DISPLAY, _EDIT, _TOOLTIP, _BACKGROUND))
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_NO_FLAGS = Qt.ItemFlag.NoItemFlags
 
 
 def _diverging_brushes(steps: int = 64) -> list[QBrush]:
@@ -55,6 +66,44 @@ class _Tile:
     values: np.ndarray  # float64 / int64 / bool, (rows, cols) of the table
     staged: np.ndarray  # bool
     edited: np.ndarray | None  # bool: differs from the checkpoint (only when asked for)
+    any_staged: bool = False
+    texts: np.ndarray | None = None  # object array of display texts, valid where has_text
+    has_text: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.any_staged = bool(self.staged.any())
+        self.forget_texts()
+
+    def forget_texts(self) -> None:
+        self.texts = np.empty(self.values.shape, dtype=object)
+        self.has_text = np.zeros(self.values.shape, dtype=bool)
+
+
+def format_block(values: np.ndarray, dtype: torch.dtype, style: NumberFormat, decimals: int) -> np.ndarray:
+    """:func:`format_number` over a block, cell for cell the same text, as an object array.
+
+    One NumPy or list pass per block instead of one Python call per cell: float32 in the stored
+    style (NumPy's shortest round-trip text) is NumPy's own string cast.
+    """
+    flat = values.reshape(-1)
+    if dtype.is_floating_point and style is NumberFormat.STORED and dtype == torch.float32:
+        texts = flat.astype(np.float32).astype(str).astype(object)
+    else:
+        if dtype == torch.bool:
+            fmt: Any = {True: "true", False: "false"}.__getitem__
+        elif dtype.is_complex:
+            fmt = lambda v: format_number(v, dtype, style, decimals)  # noqa: E731
+        elif not dtype.is_floating_point:
+            fmt = str
+        else:
+            fmt = {NumberFormat.GENERAL: "{:.6g}", NumberFormat.FIXED: f"{{:.{decimals}f}}",
+                   NumberFormat.SCIENTIFIC: f"{{:.{decimals}e}}"}.get(style, "{!r}").format
+        texts = np.fromiter((fmt(v) for v in flat.tolist()), dtype=object, count=flat.size)
+    if dtype.is_floating_point:
+        bad = ~np.isfinite(flat)
+        if bad.any():  # nan, inf, -inf exactly as format_number spells them
+            texts[bad] = [format_number(v, dtype, style, decimals) for v in flat[bad].tolist()]
+    return texts.reshape(values.shape)
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -89,6 +138,7 @@ class TensorTableModel(QAbstractTableModel):
         self.show_edited = False
         self._abs_max = 1.0
         self._brushes = _diverging_brushes()
+        self._flags = _NO_FLAGS
         self._edited_names: set[str] = set()
 
     # ------------------------------------------------------------------ what is shown
@@ -142,7 +192,13 @@ class TensorTableModel(QAbstractTableModel):
         else:
             self._rows = shape[row_dim] if row_dim is not None else 1
             self._cols = shape[col_dim] if col_dim is not None else 1
+        self._refresh_flags()
         self._refresh_scale()
+
+    def _refresh_flags(self) -> None:
+        self._flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if self._info is not None and not self._info.read_only:
+            self._flags |= Qt.ItemFlag.ItemIsEditable
 
     def refresh(self, *, edited_names: set[str] | None = None) -> None:
         """Values or staged edits changed: re-read the cached tiles and repaint."""
@@ -160,6 +216,7 @@ class TensorTableModel(QAbstractTableModel):
         self._tiles.clear()
         for key in keys:
             self._tiles[key] = self._fetch(*key)
+        self._refresh_flags()
         self._refresh_scale()
         if self._rows and self._cols:
             self.dataChanged.emit(self.index(0, 0), self.index(self._rows - 1, self._cols - 1))
@@ -168,6 +225,8 @@ class TensorTableModel(QAbstractTableModel):
         self.style = style
         if decimals is not None:
             self.decimals = decimals
+        for tile in self._tiles.values():
+            tile.forget_texts()  # the view formats what it paints next
         self._repaint_all()
 
     def set_colour_values(self, on: bool) -> None:
@@ -184,25 +243,32 @@ class TensorTableModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(0, 0), self.index(self._rows - 1, self._cols - 1))
 
     # ------------------------------------------------------------------ regions
-    def slice_index(self, rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None) -> tuple:
-        """The tensor index of a rectangle of the table (half-open row and column ranges)."""
+    def slice_index(self, rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None,
+                    steps: tuple[int, int] = (1, 1)) -> tuple:
+        """The tensor index of a rectangle of the table (half-open row and column ranges).
+
+        ``steps=(row_step, col_step)`` takes every ``row_step``-th row and ``col_step``-th
+        column of it (a strided sample, e.g. for the heatmap of a big slice).
+        """
         shape = self._info.shape if self._info else ()
         rows = rows or (0, self._rows)
         cols = cols or (0, self._cols)
+        row_step, col_step = (None if k == 1 else k for k in steps)
         index: list[Any] = []
         for d in range(len(shape)):
             if d == self._row_dim:
-                index.append(slice(rows[0], rows[1]))
+                index.append(slice(rows[0], rows[1], row_step))
             elif d == self._col_dim:
-                index.append(slice(cols[0], cols[1]))
+                index.append(slice(cols[0], cols[1], col_step))
             else:
                 index.append(self._fixed.get(d, 0))
         return tuple(index)
 
-    def region_text(self, rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None) -> str:
-        """``[0:2, 3, :]``-style region of a table rectangle, as core's edits take it."""
+    def region_text(self, rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None,
+                    steps: tuple[int, int] = (1, 1)) -> str:
+        """``[0:2, 3, :]``-style region of a table rectangle (``[::50, :]`` with steps), as core takes it."""
         shape = self._info.shape if self._info else ()
-        return format_region(self.slice_index(rows, cols), shape=shape)
+        return format_region(self.slice_index(rows, cols, steps), shape=shape)
 
     def cell_region(self, row: int, col: int) -> str:
         index = [s.start if isinstance(s, slice) else s for s in self.slice_index((row, row + 1), (col, col + 1))]
@@ -229,20 +295,29 @@ class TensorTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ cache
     def ensure_cells(self, first_row: int, last_row: int, first_col: int, last_col: int) -> None:
-        """Fetch the tiles covering these (inclusive) rows and columns before the view paints them."""
-        if self._session is None or not self._rows or not self._cols:
+        """Fetch the tiles covering these (inclusive) rows and columns, and format these cells'
+        texts, before the view paints them."""
+        if self._session is None or self._info is None or not self._rows or not self._cols:
             return
         first_row, first_col = max(first_row, 0), max(first_col, 0)
         last_row, last_col = min(last_row, self._rows - 1), min(last_col, self._cols - 1)
         for tr in range(first_row // TILE_ROWS, last_row // TILE_ROWS + 1):
             for tc in range(first_col // TILE_COLS, last_col // TILE_COLS + 1):
                 key = (tr, tc)
-                if key in self._tiles:
+                tile = self._tiles.get(key)
+                if tile is None:
+                    tile = self._tiles[key] = self._fetch(tr, tc)
+                    while len(self._tiles) > MAX_TILES:
+                        self._tiles.popitem(last=False)
+                else:
                     self._tiles.move_to_end(key)
-                    continue
-                self._tiles[key] = self._fetch(tr, tc)
-                while len(self._tiles) > MAX_TILES:
-                    self._tiles.popitem(last=False)
+                r0, c0 = tr * TILE_ROWS, tc * TILE_COLS
+                block = (slice(max(first_row, r0) - r0, min(last_row, r0 + TILE_ROWS - 1) - r0 + 1),
+                         slice(max(first_col, c0) - c0, min(last_col, c0 + TILE_COLS - 1) - c0 + 1))
+                assert tile.texts is not None and tile.has_text is not None
+                if not tile.has_text[block].all():
+                    tile.texts[block] = format_block(tile.values[block], self._info.dtype, self.style, self.decimals)
+                    tile.has_text[block] = True
 
     def _fetch(self, tr: int, tc: int) -> _Tile:
         assert self._session is not None
@@ -264,9 +339,12 @@ class TensorTableModel(QAbstractTableModel):
         self._abs_max = 1.0
         if not (self.colour_values and self._session is not None and self._info is not None):
             return
-        if self._info.read_only or self._info.dtype == torch.bool:
+        if self._info.read_only or self._info.dtype == torch.bool or not (self._rows and self._cols):
             return
-        t = self._session.tensor(self._name).detach()[self.slice_index()]
+        # A strided sample, not the whole slice: colours are a guide, and a 38M-cell slice would
+        # cost a full pass per edit. An outlier between samples just shows at full colour.
+        steps = (-(-self._rows // SCALE_SAMPLE), -(-self._cols // SCALE_SAMPLE))
+        t, _mask = self._session.preview(self._name, self.region_text(steps=steps))
         t = t.to(torch.float64) if not t.is_floating_point() else t
         finite = t[torch.isfinite(t)]
         if finite.numel():
@@ -282,47 +360,43 @@ class TensorTableModel(QAbstractTableModel):
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self._cols
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if role == _DISPLAY:
             return str(section)
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _TOOLTIP:
             dim = self._col_dim if orientation == Qt.Orientation.Horizontal else self._row_dim
             return None if dim is None else f"index {section} of dim {dim}"
         return None
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if self._info is not None and not self._info.read_only:
-            flags |= Qt.ItemFlag.ItemIsEditable
-        return flags
+        return self._flags if index.isValid() else _NO_FLAGS
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or self._info is None:
+    def data(self, index: AnyIndex, role: int = _DISPLAY) -> Any:
+        # Qt asks for seven roles per painted cell: the ones without an answer return first.
+        if role == _ALIGNMENT:
+            return _RIGHT if self._info is not None and index.isValid() else None
+        if role not in _CELL_ROLES or self._info is None or not index.isValid():
             return None
         r, c = index.row(), index.column()
         tile = self._tiles.get((r // TILE_ROWS, c // TILE_COLS))
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if tile is None:
             return None  # not fetched yet: the view fetches visible tiles before it paints
         i, j = r % TILE_ROWS, c % TILE_COLS
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
+            if tile.has_text[i, j]:  # type: ignore[index]
+                return tile.texts[i, j]  # type: ignore[index]
             return format_number(tile.values[i, j], self._info.dtype, self.style, self.decimals)
-        if role == Qt.ItemDataRole.EditRole:
-            return edit_text(tile.values[i, j], self._info.dtype)
-        if role == Qt.ItemDataRole.BackgroundRole:
-            if tile.staged[i, j]:
+        if role == _BACKGROUND:
+            if tile.any_staged and tile.staged[i, j]:
                 return STAGED_BRUSH
             if tile.edited is not None and tile.edited[i, j]:
                 return EDITED_BRUSH
             if self.colour_values and not self._info.read_only:
                 return self._value_brush(tile.values[i, j])
             return None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(r, c, tile, i, j)
-        return None
+        if role == _EDIT:
+            return edit_text(tile.values[i, j], self._info.dtype)
+        return self._tooltip(r, c, tile, i, j)
 
     def _value_brush(self, value: Any) -> QBrush | None:
         v = float(value)

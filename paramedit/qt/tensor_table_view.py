@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelection, QItemSelectionModel, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
@@ -37,6 +37,34 @@ class _CellDelegate(QStyledItemDelegate):
         return super().eventFilter(editor, event)
 
 
+class _IndexHeaderView(QHeaderView):
+    """Row or column numbers, sized from the longest number alone.
+
+    QHeaderView's own size hint reads the header data of the first and last 100 sections (a
+    thousand Python calls) after every model reset; the longest label here is the last index.
+    """
+
+    def __init__(self, orientation: Qt.Orientation, parent: QWidget | None = None) -> None:
+        super().__init__(orientation, parent)
+        self.setSectionsClickable(True)  # as QTableView's own headers: a click selects the row/column
+        self.setHighlightSections(True)
+        self._hint: tuple[tuple, QSize] | None = None
+
+    def sizeHint(self) -> QSize:
+        n = self.count()
+        if n == 0:
+            return super().sizeHint()
+        key = (n, self.font().key())
+        if self._hint is None or self._hint[0] != key:
+            hint = self.sectionSizeFromContents(n - 1)
+            if self.orientation() == Qt.Orientation.Vertical:
+                fm, last = self.fontMetrics(), str(n - 1)
+                widest = max(fm.horizontalAdvance(d * len(last)) for d in "0123456789")
+                hint.setWidth(hint.width() + max(0, widest - fm.horizontalAdvance(last)))
+            self._hint = (key, hint)
+        return QSize(self._hint[1])
+
+
 class TensorTableView(QTableView):
     """A table whose model is a :class:`TensorTableModel`; Ctrl+C / Ctrl+V copy and paste TSV."""
 
@@ -48,6 +76,8 @@ class TensorTableView(QTableView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("tensorTable")
+        self.setVerticalHeader(_IndexHeaderView(Qt.Orientation.Vertical, self))
+        self.setHorizontalHeader(_IndexHeaderView(Qt.Orientation.Horizontal, self))
         delegate = _CellDelegate(self)
         delegate.commitRequested.connect(self.commitRequested)
         self.setItemDelegate(delegate)
@@ -72,7 +102,11 @@ class TensorTableView(QTableView):
     def setModel(self, model: QObject | None) -> None:  # type: ignore[override]
         super().setModel(model)
         if self.selectionModel() is not None:
-            self.selectionModel().selectionChanged.connect(lambda *_: self.selectionRectChanged.emit(self.selection_rect()))
+            # A bound method, not a lambda holding self: that would keep the view alive until exit.
+            self.selectionModel().selectionChanged.connect(self._emit_selection_rect)
+
+    def _emit_selection_rect(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self.selectionRectChanged.emit(self.selection_rect())
 
     def table_model(self) -> TensorTableModel | None:
         model = self.model()
