@@ -283,3 +283,40 @@ def test_screenshots(view, qtbot):
     _settle(view, qtbot)
     assert view.downsample_factor() == (2, 1)
     assert view.grab().save(str(SHOTS / "heatmap_3000x768.png"))
+
+
+# ---------------------------------------------------------------- strided samples (issue 4)
+
+
+def test_strided_sample_maps_clicks_and_hover_to_the_tensor_rows_it_samples(view, qtbot):
+    """A sample of every 7th row and 3rd column: image pixel (i, j) is tensor row 20 + 7i, col 3j."""
+    full = torch.arange(700 * 60, dtype=torch.float32).reshape(700, 60)
+    view.set_values(full[20::7, ::3], row_offset=20, stride=(7, 3), full_shape=(680, 60))
+    assert view.stride() == (7, 3) and view.downsample_factor() == (1, 1)
+    assert _shown(view).shape == (98, 20)  # rows 20, 27, ..., 699
+    _settle(view, qtbot)
+    with qtbot.waitSignal(view.cellClicked, timeout=1000) as blocker:
+        qtbot.mouseClick(view.graphics_view().viewport(), Qt.MouseButton.LeftButton,
+                         pos=_viewport_pos(view, 4.5, 10.5))
+    assert blocker.args == [20 + 10 * 7, 4 * 3]
+    qtbot.mouseMove(view.graphics_view().viewport(), _viewport_pos(view, 4.5, 10.5))
+    qtbot.waitUntil(lambda: view.hover_text().startswith("row"), timeout=1000)
+    assert view.hover_text() == f"row 90, col 12: {float(full[90, 12]):.6g}"
+    # The image spans the whole block in tensor coordinates, so axes and outlines line up.
+    rect = view.image_item().mapRectToParent(view.image_item().boundingRect())
+    assert (rect.left(), rect.top(), rect.width(), rect.height()) == (0, 20, 60, 98 * 7)
+    # The stats line says that it shows a sample, and of what.
+    assert "sampled every 7th row, every 3rd col" in view._stats_label.text()
+    assert "sample min" in view._stats_label.text()
+
+
+def test_sampling_limits_follow_the_plot_size(view, qtbot):
+    view.set_values(torch.randn(3000, 3000)[::10, ::10], stride=(10, 10))
+    _settle(view, qtbot)
+    small = view.sampling_limits()
+    with qtbot.waitSignal(view.resampleWanted, timeout=1000):  # the sample is now too coarse
+        view.resize(1400, 1100)
+        _settle(view, qtbot)
+    big = view.sampling_limits()
+    assert big[0] > small[0] and big[1] > small[1]
+    assert all(256 <= n <= 1024 for n in small + big)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from PySide6.QtCore import Qt
 
@@ -94,3 +95,33 @@ def test_big_embedding_costs_only_its_visible_cells(make_window, qtbot, monkeypa
     assert 0 < calls["n"] < 60 * visible  # a few roles per cell per paint, never per cell of the tensor
     assert model.cached_tiles() <= MAX_TILES
     assert original(model, last) == str(net.weight[50256, 0].detach().numpy())
+
+
+def test_big_embedding_heatmap_reads_a_sample_about_the_plot_size(make_window, qtbot, monkeypatch):
+    """Issue 4: the heatmap of a 50257 x 768 embedding reads a strided sample, never the slice."""
+    from paramedit.core.session import Session
+
+    reads: list[tuple[str, tuple[int, ...]]] = []
+    original = Session.preview
+
+    def recording(self, name, index="[...]"):
+        values, mask = original(self, name, index)
+        reads.append((index if isinstance(index, str) else "?", tuple(values.shape)))
+        return values, mask
+
+    monkeypatch.setattr(Session, "preview", recording)
+    net = torch.nn.Embedding(50257, 768)
+    window = make_window(paramedit.open_session(net))
+    reads.clear()
+    select_tensor(window, qtbot, "weight")
+    window.editor.refresh_heatmap_now()
+    heat = window.editor.heatmap
+    limits = heat.sampling_limits()
+    rows, cols = heat.image_item().image.shape
+    assert rows <= limits[0] and cols <= limits[1]
+    assert heat.stride()[0] > 1
+    assert reads and all(np.prod(shape) <= limits[0] * limits[1] for _index, shape in reads)
+    # Every pixel is the tensor's own value at the row and column the stride says.
+    sr, sc = heat.stride()
+    expected = net.weight.detach()[::sr, ::sc].numpy()
+    assert np.array_equal(heat.image_item().image, expected)
