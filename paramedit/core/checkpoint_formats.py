@@ -30,6 +30,7 @@ from paramedit.core.checkpoint_containers import classify_tensor, common_wrapper
 from paramedit.core.checkpoint_detect import detect_format, read_index, resolve_folder
 from paramedit.core.dcp_reader import read_dcp, unsafe_dcp_globals
 from paramedit.core.errors import CheckpointError, UntrustedCheckpointError
+from paramedit.core.mapped_reads import MappedFile
 from paramedit.core.pickle_safety import unsafe_globals_in_legacy_or_pickle, unsafe_globals_in_zip
 from paramedit.core.safetensors_mapping import map_safetensors
 from paramedit.core.torch_safety import require_safe_torch_for_pickles, verify_zip_storage_records
@@ -67,6 +68,8 @@ class LoadedCheckpoint:
     # (st_dev, st_ino, st_mtime_ns) of each mapped file, taken before mapping it: a saver reuses a
     # file byte for byte only if it is still the one that was read.
     file_ids: dict[Path, tuple[int, int, int]] = field(default_factory=dict)
+    # The mappings of mapped safetensors files: samples of untouched tensors are read from them.
+    mapped_files: list[MappedFile] = field(default_factory=list)
 
 
 @dataclass
@@ -82,6 +85,7 @@ class _Read:
     mmapped: bool = False
     notes: list[str] = field(default_factory=list)
     file_ids: dict[Path, tuple[int, int, int]] = field(default_factory=dict)
+    mapped_files: list[MappedFile] = field(default_factory=list)
 
 
 def file_id(path: Path) -> tuple[int, int, int]:
@@ -250,7 +254,8 @@ def _read_safetensors(path: Path) -> _Read:
     mapped = map_safetensors(path)
     entries: dict[object, object] = dict(mapped.tensors)
     return _Read(entries=entries, files=[path], metadata=dict(mapped.header.metadata), mmapped=mapped.mapped,
-                 notes=list(mapped.notes), file_ids=identity)  # fmt: skip
+                 notes=list(mapped.notes), file_ids=identity,
+                 mapped_files=[mapped.file] if mapped.file is not None else [])  # fmt: skip
 
 
 def _read_dcp(folder: Path, trust: bool, container_key: str | None) -> _Read:
@@ -292,6 +297,7 @@ def _read_sharded(index_path: Path, trust: bool, container_key: str | None) -> _
         result.mmapped = result.mmapped and part.mmapped
         result.files.append(shard_path)
         result.file_ids.update(part.file_ids)
+        result.mapped_files.extend(part.mapped_files)
         result.notes.extend(n for n in part.notes if n not in result.notes)
         found.update(part.entries)
     # The index's order is usually the model's; names only found in shards go last.
@@ -338,7 +344,7 @@ def _assemble(given: Path, fmt: str, read: _Read) -> LoadedCheckpoint:
         path=given, format=fmt, tensors=tensors, files=read.files, container_key=read.container_key,
         stripped_prefix=prefix or None, aliases=aliases, skipped=skipped, metadata=read.metadata,
         other_containers=read.other_containers, trusted=read.trusted, mmapped=read.mmapped, notes=notes,
-        file_ids=read.file_ids,
+        file_ids=read.file_ids, mapped_files=read.mapped_files,
     )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from paramedit.core.errors import CheckpointError
+from paramedit.core.mapped_reads import MappedFile
 
 __all__ = [
     "SAFETENSORS_DTYPES",
@@ -79,6 +80,7 @@ class MappedSafetensors:
     tensors: dict[str, torch.Tensor]
     mapped: bool
     notes: list[str] = field(default_factory=list)
+    file: MappedFile | None = None  # the mapping, to read samples through the file (None: not mapped)
 
 
 def _fail(path: Path, problem: str) -> CheckpointError:
@@ -222,7 +224,11 @@ def map_safetensors(path: str | Path) -> MappedSafetensors:
             f"{path.name}: {len(copied)} tensor(s) are not aligned to their item size in the file and were "
             f"copied into memory instead of mapped: {', '.join(copied[:5])}"
         )
-    return MappedSafetensors(header, tensors, mapped=True, notes=notes)
+    try:
+        file: MappedFile | None = MappedFile(path, storage)
+    except OSError:
+        file = None  # readable a moment ago; without it, samples are read through the mapping
+    return MappedSafetensors(header, tensors, mapped=True, notes=notes, file=file)
 
 
 def _read_with_library(header: SafetensorsHeader, why: str) -> MappedSafetensors:

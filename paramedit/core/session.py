@@ -17,12 +17,14 @@ import torch
 from torch import nn
 
 from paramedit.core.backward_check import BackwardReport, parameter_slots, run_backward_check
+from paramedit.core.checkpoint_detect import resolve_folder
 from paramedit.core.checkpoint_formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.devices import move_model, parse_device
 from paramedit.core.edit_values import compute_edit_values, source_tensor
 from paramedit.core.edits import WHOLE, Edit, edit_log
 from paramedit.core.errors import (
     BackwardCheckError,
+    CheckpointError,
     EditError,
     IdentityViolationError,
     ParameditError,
@@ -31,6 +33,7 @@ from paramedit.core.events import EventEmitter
 from paramedit.core.history import CommitRecord, History, WriteAtom
 from paramedit.core.input_builder import build_inputs
 from paramedit.core.load_report import LoadReport
+from paramedit.core.mapped_reads import read_through_file
 from paramedit.core.region_overlap import overlay
 from paramedit.core.regions import Region, parse_region
 from paramedit.core.saving import save_tensors, write_json
@@ -189,7 +192,11 @@ class Session:
         canonical = self.resolve(name)
         tensor = self._store.tensors[canonical]
         region = index if isinstance(index, Region) else self.region(canonical, index)
-        values = tensor.detach()[region.index].to("cpu", copy=True)
+        view = tensor.detach()[region.index]
+        mapped = self.checkpoint.mapped_files if self.checkpoint is not None else ()
+        values = read_through_file(view, mapped) if mapped else None
+        if values is None:
+            values = view.to("cpu", copy=True)
         mask = torch.zeros(region.shape, dtype=torch.bool)
         for pname, pregion, pvalues in self._pending_values():
             if pname == canonical and overlay(values, region, pvalues, pregion):
@@ -508,7 +515,7 @@ class Session:
             # Map the file as opened before it may be replaced, so "changed vs checkpoint" and
             # "revert" keep meaning the checkpoint the session started from.
             self._reference_checkpoint()
-        target = Path(path).expanduser()
+        target = self._save_target(Path(path).expanduser())
         if target.is_dir() or target.name.endswith(INDEX_SUFFIX):
             written = save_sharded(tensors, aliases, target, source=self.checkpoint, changed=set(self._touched))
             out = written[-1]  # the index, written last
@@ -517,6 +524,22 @@ class Session:
         self.unsaved = False
         self.events.emit("saved", path=out)
         return out
+
+    @staticmethod
+    def _save_target(target: Path) -> Path:
+        """The file a save into folder ``target`` must write: the one a loader reads from there.
+
+        Saving into a ``save_pretrained`` folder that holds ``model.safetensors`` replaces that
+        file; writing a sharded set beside it would leave the edit where transformers (and
+        paramedit) never look. A folder with an index, or with no checkpoint yet, gets a set.
+        """
+        if not target.is_dir():
+            return target
+        try:
+            chosen = resolve_folder(target).file
+        except CheckpointError:
+            return target  # nothing to read there yet (or several candidates): a sharded set
+        return target if chosen.name.endswith(".index.json") else chosen
 
     def edits(self) -> list[Edit]:
         """The committed edits currently applied, oldest first."""

@@ -405,6 +405,27 @@ def test_transformers_save_pretrained_folder(tmp_path: Path, gpt2: nn.Module) ->
     _check_gpt2(ckpt, gpt2)
 
 
+def test_saving_into_a_save_pretrained_folder_replaces_the_file_transformers_reads(
+    tmp_path: Path, gpt2: nn.Module
+) -> None:
+    """Found by a review: saving into the folder wrote a sharded set beside model.safetensors,
+    which both transformers and paramedit go on reading, so the edit was lost."""
+    import paramedit
+
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path / "gpt2"
+    gpt2.save_pretrained(folder)
+    s = paramedit.open_session(checkpoint=folder)
+    s.stage("transformer.wte.weight", "[3, :]", 0.25)
+    s.commit()
+    assert s.save(folder) == folder / "model.safetensors"
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".index.json") or "-of-" in p.name]
+    reloaded = transformers.GPT2LMHeadModel.from_pretrained(folder)
+    assert (reloaded.transformer.wte.weight[3] == 0.25).all()
+    assert reloaded.lm_head.weight is reloaded.transformer.wte.weight  # still tied
+    assert torch.equal(reloaded.transformer.wte.weight[4], gpt2.transformer.wte.weight[4])
+
+
 def test_transformers_save_pretrained_sharded(tmp_path: Path, gpt2: nn.Module) -> None:
     gpt2.save_pretrained(tmp_path / "gpt2", max_shard_size="50KB")
 

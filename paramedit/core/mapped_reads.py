@@ -1,0 +1,128 @@
+"""Reading a sample of a memory-mapped tensor through its file, not through the mapping.
+
+A strided sample (a heatmap of every 137th row of an embedding, the colour scale of a table)
+touches one page in every stretch of the tensor, and Linux maps the whole page-cache folio
+around each page it faults in (up to 2 MB on 6.x kernels with large folios): a 400-row sample
+of a 154 MB embedding makes all 154 MB resident. ``pread`` of those rows costs the bytes asked
+for. Only bytes that are still the file's are read this way: ``/proc/self/pagemap`` says whether
+a page of the private mapping was copied on write (an edit, or any other in-place write), and
+such rows are read from memory. Where that cannot be told (no pagemap), nothing is read here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import weakref
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+__all__ = ["MappedFile", "read_through_file"]
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_PRESENT, _SWAPPED, _FILE_PAGE = 1 << 63, 1 << 62, 1 << 61
+#: Most rows read one by one; a bigger sample is cheaper as one strided copy.
+MAX_ROWS = 4096
+#: A row's byte span may be at most this many times the bytes it yields (else its stride wastes reads).
+_MAX_SPAN_WASTE = 8
+
+
+def _open_pagemap() -> int | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return os.open("/proc/self/pagemap", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+
+
+_PAGEMAP = _open_pagemap()
+
+
+class MappedFile:
+    """One file mapped privately into a storage; reads its bytes again with ``pread``.
+
+    Holds the storage (so the addresses it covers stay this file's) and a descriptor opened
+    when it was mapped (so a save that renames a new file over the path does not change what is
+    read).
+    """
+
+    def __init__(self, path: str | Path, storage: torch.UntypedStorage) -> None:
+        self.path = Path(path)
+        self.storage = storage
+        self.base = storage.data_ptr()
+        self.nbytes = storage.nbytes()
+        self.fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        weakref.finalize(self, os.close, self.fd)
+
+    def holds(self, t: torch.Tensor) -> bool:
+        """Whether ``t``'s elements lie in this mapping."""
+        ptr = t.data_ptr()
+        return self.base <= ptr and ptr + _extent_bytes(t) <= self.base + self.nbytes
+
+
+def _extent_bytes(t: torch.Tensor) -> int:
+    """Bytes from ``t``'s first element to just past its last (non-negative strides)."""
+    if t.numel() == 0:
+        return 0
+    return (sum((n - 1) * s for n, s in zip(t.shape, t.stride(), strict=True)) + 1) * t.element_size()
+
+
+def _pages_hold_file_bytes(address: int, nbytes: int) -> bool:
+    """Whether every page of ``[address, address + nbytes)`` still shows the file (pagemap)."""
+    if _PAGEMAP is None:
+        return False
+    first, last = address // _PAGE, (address + nbytes - 1) // _PAGE
+    raw = os.pread(_PAGEMAP, 8 * (last - first + 1), 8 * first)
+    for k in range(0, len(raw), 8):
+        entry = int.from_bytes(raw[k : k + 8], "little")
+        if entry & _SWAPPED or (entry & _PRESENT and not entry & _FILE_PAGE):
+            return False  # copied on write (maybe swapped out since): memory differs from the file
+    return len(raw) == 8 * (last - first + 1)
+
+
+def _row_offsets(shape: tuple[int, ...], strides: tuple[int, ...]) -> list[int]:
+    """Element offsets of the first element of every row (all dims but the last)."""
+    offsets = torch.zeros((), dtype=torch.int64)
+    for n, s in zip(shape[:-1], strides[:-1], strict=True):
+        offsets = (offsets.unsqueeze(-1) + torch.arange(n, dtype=torch.int64) * s)
+    return offsets.reshape(-1).tolist()
+
+
+def read_through_file(view: torch.Tensor, files: Iterable[MappedFile]) -> torch.Tensor | None:
+    """A CPU copy of ``view`` read from the file it is mapped from, or None to read it as usual.
+
+    None when ``view`` is not a strided sample of a mapped tensor, when it has too many rows to
+    be worth it, or when pages cannot be checked. Rows whose pages were written since mapping
+    are read from memory, so the result always equals ``view.clone()``.
+    """
+    if view.device.type != "cpu" or view.ndim == 0 or view.numel() == 0 or view.is_contiguous():
+        return None
+    if view.layout != torch.strided or view.is_quantized or view.is_conj() or view.is_neg() or _PAGEMAP is None:
+        return None
+    mapped = next((f for f in files if f.holds(view)), None)
+    if mapped is None:
+        return None
+    # Innermost dim last: a transposed slice reads along the file's rows, not across them.
+    order = sorted(range(view.ndim), key=lambda d: -view.stride(d))
+    v = view.permute(order)
+    shape, strides, item = tuple(v.shape), v.stride(), v.element_size()
+    n, step = shape[-1], strides[-1]
+    span = ((n - 1) * step + 1) * item
+    rows = math.prod(shape[:-1])
+    if rows > MAX_ROWS or span > max(_PAGE, _MAX_SPAN_WASTE * n * item):
+        return None
+    out = torch.empty((rows, n), dtype=v.dtype)
+    start = v.data_ptr()
+    for r, offset in enumerate(_row_offsets(shape, strides)):
+        address = start + offset * item
+        raw = os.pread(mapped.fd, span, address - mapped.base) if _pages_hold_file_bytes(address, span) else b""
+        if len(raw) == span:
+            out[r] = torch.frombuffer(bytearray(raw), dtype=v.dtype)[::step]
+        else:  # written since mapping (or the file shrank): this row from memory
+            out[r] = torch.as_strided(v, (n,), (step,), v.storage_offset() + offset)
+    inverse = [order.index(d) for d in range(view.ndim)]
+    return out.reshape(shape).permute(inverse)

@@ -1,0 +1,160 @@
+"""Samples of mapped tensors are read through the file, never by faulting the tensor in (issue 4).
+
+A strided sample of a mapped tensor (the heatmap of an embedding) would fault in a page-cache
+folio around every sampled row; ``session.preview`` reads such samples with ``pread`` instead,
+and reads from memory any row whose pages were written since the file was mapped. The costs
+asserted are bytes read and resident pages of the file's mapping, not times.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import paramedit
+from paramedit.core import mapped_reads
+from paramedit.core.mapped_reads import read_through_file
+
+pytestmark = pytest.mark.skipif(mapped_reads._PAGEMAP is None, reason="needs /proc/self/pagemap (Linux)")
+
+
+@pytest.fixture
+def ckpt(tmp_path: Path) -> Path:
+    g = torch.Generator().manual_seed(0)
+    path = tmp_path / "big.safetensors"
+    save_file({
+        "emb": torch.randn(4000, 96, generator=g),
+        "half": torch.randn(300, 64, generator=g).to(torch.bfloat16),
+        "ids": torch.randint(-9, 9, (500, 40), generator=g),
+        "flags": torch.rand(200, 30, generator=g) > 0.5,
+        "conv": torch.randn(16, 8, 5, 5, generator=g),
+    }, str(path))  # fmt: skip
+    return path
+
+
+@pytest.fixture
+def preads(monkeypatch) -> list[int]:
+    """Sizes of every pread of a checkpoint (not of /proc/self/pagemap)."""
+    sizes: list[int] = []
+    real = os.pread
+
+    def counting(fd: int, n: int, offset: int) -> bytes:
+        if fd != mapped_reads._PAGEMAP:
+            sizes.append(n)
+        return real(fd, n, offset)
+
+    monkeypatch.setattr(mapped_reads.os, "pread", counting)
+    return sizes
+
+
+CASES = [
+    ("emb", "[::37, ::3]"),
+    ("emb", "[5:4000:100, 10:90]"),
+    ("half", "[::7, ::2]"),
+    ("ids", "[::11, 1::4]"),
+    ("flags", "[::3, ::5]"),
+    ("conv", "[::2, 3, ::2, 1]"),
+    ("conv", "[:, :, 2, ::2]"),
+]
+
+
+@pytest.mark.parametrize(("name", "index"), CASES)
+def test_a_sample_read_through_the_file_equals_the_tensor(ckpt, preads, name, index) -> None:
+    s = paramedit.open_session(checkpoint=ckpt)
+    values, mask = s.preview(name, index)
+    expected = s.tensor(name).detach()[s.region(name, index).index]
+    assert values.dtype == expected.dtype and torch.equal(values, expected)
+    assert not mask.any()
+    assert preads, "the sample was read through the mapping, not the file"
+
+
+def test_bytes_read_are_the_sampled_rows_not_the_tensor(ckpt, preads) -> None:
+    s = paramedit.open_session(checkpoint=ckpt)
+    s.preview("emb", "[::40, ::3]")
+    rows, row_span = 100, (95 // 3 * 3 + 1) * 4  # every 3rd of 96 float32s: 94 elements' span
+    assert len(preads) == rows and set(preads) == {row_span}
+    assert sum(preads) < 0.04 * 4000 * 96 * 4
+
+
+def test_a_transposed_slice_reads_along_the_file(ckpt, preads) -> None:
+    s = paramedit.open_session(checkpoint=ckpt)
+    t = s.tensor("emb").detach()
+    view = t[::50, ::2].t()  # rows are the tensor's columns
+    out = read_through_file(view, s.checkpoint.mapped_files)
+    assert out is not None and torch.equal(out, view)
+    assert len(preads) == 80  # one per tensor row of the sample, not one per element
+
+
+def test_rows_written_since_mapping_are_read_from_memory(ckpt, preads) -> None:
+    s = paramedit.open_session(checkpoint=ckpt)
+    s.stage("emb", "[74, 6]", 123.5)
+    s.commit()
+    values, _ = s.preview("emb", "[::37, ::3]")
+    assert values[2, 2] == 123.5  # row 74 was copied on write: the file still has the old value
+    assert torch.equal(values, s.tensor("emb").detach()[::37, ::3])
+    assert len(preads) < 4000 // 37 + 1  # that row (at least) came from memory
+    # A write that bypasses paramedit (a notebook's in-place op) is seen the same way.
+    with torch.no_grad():
+        s.tensor("emb")[111, 0] = -7.0
+    values, _ = s.preview("emb", "[::37, ::3]")
+    assert values[3, 0] == -7.0
+
+
+def test_staged_values_are_overlaid_on_a_file_read(ckpt) -> None:
+    s = paramedit.open_session(checkpoint=ckpt)
+    s.stage("emb", "[0, :]", 9.0)
+    values, mask = s.preview("emb", "[::37, ::3]")
+    assert (values[0] == 9.0).all() and mask[0].all() and not mask[1:].any()
+
+
+def test_a_file_replaced_on_disk_does_not_change_what_the_session_shows(ckpt) -> None:
+    s = paramedit.open_session(checkpoint=ckpt)
+    before = s.tensor("emb").detach()[::37, ::3].clone()
+    s.save(ckpt)  # renames a new file over the path: the session keeps reading the one it mapped
+    other = ckpt.with_name("other.safetensors")
+    save_file({"emb": torch.zeros(4000, 96)}, str(other))
+    os.replace(other, ckpt)
+    values, _ = s.preview("emb", "[::37, ::3]")
+    assert torch.equal(values, before)
+
+
+def test_without_pagemap_nothing_is_read_through_the_file(ckpt, preads, monkeypatch) -> None:
+    monkeypatch.setattr(mapped_reads, "_PAGEMAP", None)
+    s = paramedit.open_session(checkpoint=ckpt)
+    values, _ = s.preview("emb", "[::37, ::3]")
+    assert torch.equal(values, s.tensor("emb").detach()[::37, ::3])
+    assert not preads
+
+
+def test_dense_regions_and_copied_tensors_use_memory(ckpt, preads) -> None:
+    s = paramedit.open_session(checkpoint=ckpt)
+    s.preview("emb", "[10:20]")  # contiguous: one plain copy
+    s.preview("emb", "[:, 5]")  # one column: its span is the whole tensor
+    assert not preads
+    assert read_through_file(torch.randn(50, 50)[::2], s.checkpoint.mapped_files) is None  # not mapped
+
+
+def test_a_sample_of_a_mapped_embedding_keeps_it_mostly_unmapped(tmp_path) -> None:
+    """The cost in pages of the file's mapping: a 400-row sample leaves the rest unmapped."""
+    path = tmp_path / "emb.safetensors"
+    save_file({"emb": torch.randn(40000, 256)}, str(path))  # 41 MB
+    s = paramedit.open_session(checkpoint=path)
+    resident_before = _resident_bytes_of(path)
+    values, _ = s.preview("emb", "[::100, ::2]")
+    assert values.shape == (400, 128)
+    assert _resident_bytes_of(path) - resident_before < 2 << 20
+
+
+def _resident_bytes_of(path: Path) -> int:
+    total, current = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and ":" not in fields[0]:
+            current = line.endswith(str(path))
+        elif current and fields[0] == "Rss:":
+            total += int(fields[1]) * 1024
+    return total
