@@ -46,10 +46,13 @@ class RegionError(ParameditError):
 class ExpressionError(ParameditError):
     """A formula is not valid in the safe expression language.
 
-    ``position`` is the 0-based character offset of the problem, when known.
+    ``position`` is the 0-based character offset of the problem, when known; the message then
+    says where, counting from 1, as a user reads the formula ("at character 5").
     """
 
     def __init__(self, message: str, *, position: int | None = None, details: str | None = None) -> None:
+        if position is not None:
+            message = f"{message} (at character {position + 1} of the formula)"
         super().__init__(message, details=details)
         self.position = position
 

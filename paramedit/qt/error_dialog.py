@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -48,8 +49,17 @@ def show_error(parent: QWidget | None, title: str, error: BaseException | str,
     else:
         message = error
     log.error("%s: %s", title, message)
+    # A failure in painting code repeats on every paint: one dialog says how often, not hundreds.
+    for box in open_error_dialogs:
+        if box.property("errorKey") == (title, message):
+            count = int(box.property("errorCount")) + 1
+            box.setProperty("errorCount", count)
+            box.setInformativeText(f"This happened {count} times.")
+            return box
     box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Close, parent)
     box.setObjectName("errorDialog")
+    box.setProperty("errorKey", (title, message))
+    box.setProperty("errorCount", 1)
     if details:
         box.setDetailedText(details)
     open_error_dialogs.append(box)
@@ -104,8 +114,25 @@ def unexpected_error_hook(exc_type: type[BaseException], exc: BaseException,
         show_error(parent, "paramedit", exc)
     else:
         show_error(parent, "Unexpected error",
-                   f"Something went wrong: {exc_type.__name__}: {exc}\n\n"
+                   f"Something went wrong: {exc_type.__name__}: {_root_cause(str(exc))}\n\n"
                    "paramedit is still running; your model and edits are unchanged by this error.", text)
+
+
+_OVERRIDE_ERROR = re.compile(r"Error calling Python override of (\S+?)\(\): ")
+
+
+def _root_cause(text: str) -> str:
+    """The first error of a PySide6 chain, where it happened.
+
+    An exception in a Python override (``data()``) stays pending and is re-raised wrapped by the
+    next override Qt calls: "Error calling Python override of QTableView::viewportEvent(): Error
+    calling Python override of QAbstractTableModel::rowCount(): ... data(): boom". A different
+    text on every paint would defeat the de-duplication of dialogs, and it is unreadable.
+    """
+    found = list(_OVERRIDE_ERROR.finditer(text))
+    if not found:
+        return text
+    return f"{text[found[-1].end():]} (in {found[-1].group(1)}())"
 
 
 def install_excepthook() -> ExceptHook:

@@ -335,6 +335,8 @@ def test_forbidden_constructs_are_refused_with_position(text, position, fragment
         parse_expression(text)
     assert fragment in str(info.value)
     assert info.value.position == position
+    # The user reads where, counting from 1 (the CLI and the formula dialog show the message).
+    assert f"at character {position + 1} of the formula" in info.value.message
 
 
 def test_position_counts_characters_not_bytes():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,72 @@ def test_device_combo_moves_the_model_off_the_gui_thread_and_commits_there(windo
     with qtbot.waitSignal(window.backwardShown, timeout=60000):
         action(window, "backwardAction").trigger()
     assert window.session.last_backward.device == "cuda:0" and window.session.last_backward.ok
+
+
+@pytest.mark.parametrize(("choice", "moved", "staged_after", "committed"), [
+    (prompts.StagedChoice.CANCEL, False, 1, 0),
+    (prompts.StagedChoice.DISCARD, True, 0, 0),
+    (prompts.StagedChoice.COMMIT, True, 0, 1),
+])  # fmt: skip
+def test_switching_device_with_staged_edits_asks_first(window, qtbot, monkeypatch, choice, moved, staged_after,
+                                                       committed):
+    """Issue 5: moving the model never drops staged edits silently (no CUDA needed: the move is recorded)."""
+    session = window.session
+    before = float(session.tensor("mlp.2.bias").detach()[0])
+    moves: list[str] = []
+    monkeypatch.setattr(session, "to", lambda device: moves.append(device))
+    asked: list[tuple[int, str]] = []
+
+    def ask(parent, count, device):
+        asked.append((count, device))
+        return choice
+
+    monkeypatch.setattr(prompts, "ask_staged_before_device_change", ask)
+    select_tensor(window, qtbot, "mlp.2.bias")
+    type_into_cell(window, qtbot, 0, 0, "0.5")
+    assert len(session.staged) == 1
+    window.set_device("cuda:7")
+    assert asked == [(1, "cuda:7")]
+    if moved:
+        qtbot.waitUntil(lambda: moves == ["cuda:7"] and not window.busy, timeout=5000)
+    else:
+        assert moves == [] and window.acts.device_combo.currentData() == "cpu"
+    assert len(session.staged) == staged_after
+    assert len(session.history.records) == committed
+    assert float(session.tensor("mlp.2.bias").detach()[0]) == (0.5 if committed else before)
+
+
+@pytest.mark.qt_no_exception_capture
+def test_a_failing_item_model_shows_one_dialog_and_the_window_keeps_working(make_window, demo_session, qtbot,
+                                                                            monkeypatch):
+    """Issue 5: an exception raised in data() on every paint ends in one dialog that counts them."""
+    from paramedit.qt.tensor_table_model import TensorTableModel
+
+    original = TensorTableModel.data
+    failing = {"on": False}
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if failing["on"]:
+            raise RuntimeError("data exploded")
+        return original(self, index, role)
+
+    # Patched before the model exists: PySide6 resolves the Python override when it wraps the object.
+    monkeypatch.setattr(TensorTableModel, "data", data)
+    window = make_window(demo_session)
+    previous = error_dialog.install_excepthook()
+    try:
+        select_tensor(window, qtbot, "mlp.2.bias")
+        before = len(error_dialog.open_error_dialogs)
+        failing["on"] = True
+        for _ in range(5):  # paints from the event loop, as in the running app
+            window.editor.table.viewport().update()
+            qtbot.wait(20)
+        failing["on"] = False
+        new = error_dialog.open_error_dialogs[before:]
+        assert len(new) == 1 and "data exploded" in new[0].text()
+        assert "times" in new[0].informativeText()
+        type_into_cell(window, qtbot, 0, 0, "0.25")  # and the window still edits
+        action(window, "commitAction").trigger()
+        assert float(window.session.tensor("mlp.2.bias").detach()[0]) == 0.25
+    finally:
+        sys.excepthook = previous
