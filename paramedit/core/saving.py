@@ -47,6 +47,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TEMP_SUFFIX = ".paramedit-tmp"
+#: Names a torch.save file is saved under (what paramedit and the tools that write them open).
+TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 ALIASES_METADATA_KEY = "paramedit.aliases"
 # ".<target name>.<mkdtemp's random part>.paramedit-tmp"; nothing else is ever removed.
 _TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}" + re.escape(TEMP_SUFFIX) + r"$")
@@ -249,7 +251,10 @@ def save_tensors(
     before anything is written.
     """
     path = Path(path)
-    fmt = fmt or ("safetensors" if path.suffix == ".safetensors" else "torch")
+    if fmt is None and path.suffix.lower() not in (*TORCH_SUFFIXES, ".safetensors"):
+        raise SaveError(f"cannot tell which format to save {str(path)!r} in from its name: end it in .safetensors, "
+                        f"or {', '.join(TORCH_SUFFIXES)} for a torch file (a folder must exist to save a sharded set)")
+    fmt = fmt or ("safetensors" if path.suffix.lower() == ".safetensors" else "torch")
     if fmt not in ("safetensors", "torch"):
         raise SaveError(f"unknown save format {fmt!r}; use .safetensors or .pt")
     problems = [reason for name, t in tensors.items() if (reason := _unsavable(name, t, fmt))]

@@ -154,6 +154,8 @@ def tensor_stats(tensor: torch.Tensor) -> TensorStats:
         t = t.to(torch.uint8)
     if t.is_complex():
         t = t.abs()
+    if t.is_floating_point() and t.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        t = t.float()  # float8 kinds: torch has no isnan/isinf/comparisons for them
     zeros = int((t == 0).sum())
     if t.is_floating_point():
         nan = int(torch.isnan(t).sum())

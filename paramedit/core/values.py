@@ -312,7 +312,9 @@ def to_values(value, dtype: torch.dtype, shape: Sequence[int]) -> torch.Tensor:
     if value is None:
         raise ValueValidationError("no value given")
     if isinstance(value, (str, bytes)):
-        raise ValueValidationError("expected numbers, got text; parse it with parse_number first")
+        shown = value if isinstance(value, str) else value.decode("utf-8", "replace")
+        raise ValueValidationError(f"expected a number or a list of numbers, got text: {shown[:40]!r} "
+                                   "(in an edit log, write numbers without quotes)")
     if isinstance(value, torch.Tensor):
         if value.is_complex():
             raise ValueValidationError(_COMPLEX)

@@ -96,6 +96,17 @@ def test_apply_writes_nothing_when_an_edit_is_bad(models_py, linear_ckpt, tmp_pa
     assert list(tmp_path.glob(".*paramedit-tmp")) == []
 
 
+@pytest.mark.parametrize("name", ["out.txt", "missing_folder/", "weights"])
+def test_apply_refuses_an_output_whose_format_it_cannot_tell(linear_ckpt, tmp_path, capsys, name):
+    """Found by a review: ``-o out.txt`` wrote a pickle and ``-o newdir/`` a torch *file* named newdir."""
+    log = tmp_path / "edits.json"
+    log.write_text(json.dumps({"format": "paramedit.edits", "version": 1,
+                               "edits": [{"op": "set", "target": "fc.bias", "value": 0.0}]}))
+    code, _, err = run(["apply", linear_ckpt, log, "-o", f"{tmp_path}/{name}"], capsys)
+    assert code == 2 and ".safetensors" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([linear_ckpt.name, "edits.json"])  # nothing new
+
+
 def test_apply_in_place(linear_ckpt, tmp_path, capsys):
     log = tmp_path / "edits.json"
     log.write_text(json.dumps({"format": "paramedit.edits", "version": 1, "edits": [
