@@ -152,9 +152,10 @@ def ask_export_path(parent: QWidget | None, folder: str) -> str | None:
 
 
 def ask_selection_edit(parent: QWidget | None, region: str, dtype: torch.dtype,
-                       apply: Callable[[SelectionEdit], None], mode: str) -> bool:
-    """Fill / Formula / Init dialog; ``apply`` stages the edit (and may raise to keep it open)."""
-    dialog = SelectionEditDialog(parent, region, dtype, apply, mode)
+                       apply: Callable[[SelectionEdit], None], mode: str, *, tensor_name: str = "",
+                       folder: str = "") -> bool:
+    """Fill / Formula / Init / Copy dialog; ``apply`` stages the edit (and may raise to keep it open)."""
+    dialog = SelectionEditDialog(parent, region, dtype, apply, mode, tensor_name=tensor_name, folder=folder)
     return dialog.exec() == QDialog.DialogCode.Accepted
 
 

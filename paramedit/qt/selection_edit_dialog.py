@@ -1,4 +1,4 @@
-"""Fill / Formula / Init of the selected cells: one dialog with a tab for each."""
+"""Fill / Formula / Init / Copy of the selected cells: one dialog with a tab for each."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -23,13 +26,16 @@ from PySide6.QtWidgets import (
 from paramedit.core.errors import ParameditError, ValueValidationError
 from paramedit.core.initializers import INIT_METHODS, init_arguments
 from paramedit.core.values import check_scalar, parse_number
+from paramedit.qt.open_model_dialog import CHECKPOINT_FILTER
 
-MODES = ("fill", "formula", "init")
+MODES = ("fill", "formula", "init", "copy")
 
 
 @dataclass(frozen=True)
 class SelectionEdit:
-    """What to stage over the selection: ``fill`` (value), ``formula`` (expr) or ``init`` (method)."""
+    """What to stage over the selection: ``fill`` (value), ``formula`` (expr), ``init`` (method)
+    or ``copy`` (``source_index`` of ``source_name`` in the checkpoint ``source``; None: the
+    session's own)."""
 
     op: str
     value: Any = None
@@ -37,6 +43,9 @@ class SelectionEdit:
     method: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    source: str | None = None
+    source_name: str | None = None
+    source_index: str = "[...]"
 
 
 def _parse_arg(text: str) -> Any:
@@ -47,14 +56,15 @@ def _parse_arg(text: str) -> Any:
 
 
 class SelectionEditDialog(QDialog):
-    """Asks for a fill value, a formula over ``x`` or an initialiser; ``apply`` stages it.
+    """Asks for a fill value, a formula over ``x``, an initialiser or a source region; ``apply`` stages it.
 
     The dialog stays open with core's message when ``apply`` raises, so a typo in a formula
     can be fixed in place.
     """
 
     def __init__(self, parent: QWidget | None, region: str, dtype: torch.dtype,
-                 apply: Callable[[SelectionEdit], None], mode: str = "fill") -> None:
+                 apply: Callable[[SelectionEdit], None], mode: str = "fill", *, tensor_name: str = "",
+                 folder: str = "") -> None:
         super().__init__(parent)
         self.setObjectName("selectionEditDialog")
         self.setWindowTitle("Edit selection")
@@ -94,6 +104,7 @@ class SelectionEditDialog(QDialog):
         self.tabs.addTab(init, "Init")
         self.method_combo.currentTextChanged.connect(self._method_changed)
         self._method_changed(self.method_combo.currentText())
+        self.tabs.addTab(self._copy_tab(tensor_name, folder), "Copy")
 
         self.error_label = QLabel("", objectName="selectionEditError")
         self.error_label.setWordWrap(True)
@@ -109,6 +120,36 @@ class SelectionEditDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
         self.tabs.setCurrentIndex(MODES.index(mode) if mode in MODES else 0)
+
+    def _copy_tab(self, tensor_name: str, folder: str) -> QWidget:
+        """Values from a region of a tensor in another checkpoint (or the session's own)."""
+        self._folder = folder
+        self.source_edit = QLineEdit(objectName="copySource")
+        self.source_edit.setPlaceholderText("(this session's checkpoint)")
+        browse = QPushButton("Browse…", objectName="copyBrowse")
+        browse.clicked.connect(self._browse_source)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.source_edit, 1)
+        row.addWidget(browse)
+        self.source_name_edit = QLineEdit(tensor_name, objectName="copySourceName")
+        self.source_index_edit = QLineEdit("[...]", objectName="copySourceIndex")
+        tab = QWidget()
+        form = QFormLayout(tab)
+        form.addRow("Checkpoint:", row)
+        form.addRow("Tensor:", self.source_name_edit)
+        form.addRow("Source region:", self.source_index_edit)
+        hint = QLabel("The source region must have the selection's shape. To move the first three rows of a "
+                      "pre-trained 5×10 weight into a new 3×10 one, select the whole new weight and copy "
+                      "region <code>[:3, :]</code>.")
+        hint.setWordWrap(True)
+        form.addRow(hint)
+        return tab
+
+    def _browse_source(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Copy from checkpoint", self._folder, CHECKPOINT_FILTER)
+        if path:
+            self.source_edit.setText(path)
 
     def _method_changed(self, method: str) -> None:
         for edit in self._arg_edits.values():
@@ -126,6 +167,10 @@ class SelectionEditDialog(QDialog):
             return SelectionEdit("fill", value=check_scalar(parse_number(self.value_edit.text()), self._dtype))
         if mode == "formula":
             return SelectionEdit("formula", expr=self.expr_edit.text(), seed=self.expr_seed.value())
+        if mode == "copy":
+            return SelectionEdit("copy", source=self.source_edit.text().strip() or None,
+                                 source_name=self.source_name_edit.text().strip() or None,
+                                 source_index=self.source_index_edit.text().strip() or "[...]")
         args = {name: _parse_arg(edit.text()) for name, edit in self._arg_edits.items()}
         return SelectionEdit("init", method=self.method_combo.currentText(), args=args, seed=self.init_seed.value())
 

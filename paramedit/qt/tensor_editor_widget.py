@@ -328,22 +328,28 @@ class TensorEditorWidget(QWidget):
         self.table.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def edit_selection(self, mode: str) -> bool:
-        """Fill / Formula / Init over the selection's rectangle (a dialog asks for the details)."""
+        """Fill / Formula / Init / Copy over the selection's rectangle (a dialog asks for the details)."""
         rect = self._selection()
-        if rect is None or self.model.info is None:
+        if rect is None or self.model.info is None or self._session is None:
             return False
         region = self.model.region_text(*rect)
+        checkpoint = self._session.checkpoint
+        folder = str(checkpoint.path.parent) if checkpoint is not None else ""
         return prompts.ask_selection_edit(self, f"{self.model.name}{region}", self.model.info.dtype,
-                                          lambda edit: self.stage_selection_edit(edit, region), mode)
+                                          lambda edit: self.stage_selection_edit(edit, region), mode,
+                                          tensor_name=self.model.name, folder=folder)
 
     def stage_selection_edit(self, edit: SelectionEdit, region: str) -> None:
-        """Stage a fill/formula/init over ``region`` of the shown tensor (raises ParameditError)."""
+        """Stage a fill/formula/init/copy over ``region`` of the shown tensor (raises ParameditError)."""
         assert self._session is not None
         name = self.model.name
         if edit.op == "fill":
             self._session.stage(name, region, edit.value)
         elif edit.op == "formula":
             self._session.stage_formula(name, region, edit.expr or "", seed=edit.seed)
+        elif edit.op == "copy":
+            self._session.stage_copy(name, region, source=edit.source, source_name=edit.source_name,
+                                     source_index=edit.source_index)
         else:
             self._session.stage_init(name, region, edit.method or "", edit.args, seed=edit.seed)
         self.statusMessage.emit(f"staged {edit.op} of {name}{region}")

@@ -34,6 +34,7 @@ class WindowActions:
     fill: QAction
     formula: QAction
     init: QAction
+    copy_from: QAction
     copy: QAction
     paste: QAction
     backward: QAction
@@ -45,7 +46,7 @@ class WindowActions:
     def session_actions(self) -> list[QAction]:
         """Actions that need an open session and an idle window."""
         return [self.save, self.save_as, self.export_edits, self.undo, self.redo, self.commit, self.discard,
-                self.fill, self.formula, self.init, self.copy, self.paste, self.backward]
+                self.fill, self.formula, self.init, self.copy_from, self.copy, self.paste, self.backward]
 
 
 def _action(window: QWidget, text: str, name: str, slot, shortcut=None, icon: QStyle.StandardPixmap | None = None,
@@ -96,6 +97,9 @@ def build_actions(w: MainWindow) -> WindowActions:
         formula=_action(w, "F&ormula on Selection…", "formulaAction", lambda: w.editor.edit_selection("formula"),
                         "Ctrl+E"),
         init=_action(w, "&Init Selection…", "initAction", lambda: w.editor.edit_selection("init"), "Ctrl+I"),
+        copy_from=_action(w, "Copy From &Checkpoint…", "copyFromAction", lambda: w.editor.edit_selection("copy"),
+                          "Ctrl+K", tip="Copy a region of a tensor in another checkpoint (or this one) into the "
+                          "selection (Ctrl+K)"),
         copy=_action(w, "&Copy Cells", "copyAction", w.editor.copy_selection, None),
         paste=_action(w, "&Paste Cells", "pasteAction", w.editor.paste, None),
         backward=_action(w, "Run &Backward Check", "backwardAction", w.run_backward, "F5", sp.SP_MediaPlay,
@@ -122,7 +126,7 @@ def build_menus(w: MainWindow, a: WindowActions) -> None:
     edit.addSeparator()
     edit.addActions([a.commit, a.discard])
     edit.addSeparator()
-    edit.addActions([a.fill, a.formula, a.init])
+    edit.addActions([a.fill, a.formula, a.init, a.copy_from])
     edit.addSeparator()
     # Ctrl+C / Ctrl+V are handled by the table itself, so the menu entries show them without owning them.
     a.copy.setText("&Copy Cells\tCtrl+C")

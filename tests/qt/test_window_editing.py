@@ -158,7 +158,7 @@ def test_fill_formula_and_init_on_the_selection(window, qtbot, monkeypatch):
     queue = [SelectionEdit("fill", value=2.0), SelectionEdit("formula", expr="x * 0 - 1"),
              SelectionEdit("init", method="arange", args={"start": 0.0, "step": 1.0})]
 
-    def answer(parent, region, dtype, apply, mode):
+    def answer(parent, region, dtype, apply, mode, **_kwargs):
         apply(queue.pop(0))
         return True
 
@@ -175,6 +175,51 @@ def test_fill_formula_and_init_on_the_selection(window, qtbot, monkeypatch):
     assert torch.all(w[0:2, 0:3] == 2.0)
     assert torch.all(w[2] == -1.0)
     assert torch.equal(w[3, :4], torch.arange(4.0))
+
+
+def test_copy_the_first_rows_of_a_pretrained_layer_from_the_window(make_window, qtbot, monkeypatch, tmp_path):
+    """Issue 3's seed example, by hand: three rows of a pre-trained Linear(10, 5) into a new Linear(10, 3)."""
+    from PySide6.QtWidgets import QDialog, QDialogButtonBox
+
+    import paramedit
+    from paramedit.qt.selection_edit_dialog import SelectionEditDialog
+
+    torch.manual_seed(0)
+    pretrained = torch.nn.Linear(10, 5)
+    source = tmp_path / "pretrained.pt"
+    torch.save(pretrained.state_dict(), source)
+    new = torch.nn.Linear(10, 3)
+    bias_before = new.bias.detach().clone()
+    window = make_window(paramedit.open_session(new))
+    select_tensor(window, qtbot, "weight")
+    select_cells(window, (0, 3), (0, 10))
+    attempts = []
+
+    def answer(parent, region, dtype, apply, mode, **kwargs):
+        dialog = SelectionEditDialog(parent, region, dtype, apply, mode, **kwargs)
+        qtbot.addWidget(dialog)
+        assert dialog.tabs.tabText(dialog.tabs.currentIndex()) == "Copy"
+        assert dialog.source_name_edit.text() == "weight"  # the same name, by default
+        dialog.source_edit.setText(str(source))
+        stage = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        for index in ("[:2, :]", "[:3, :]"):  # a wrong shape first: refused, the dialog stays open
+            dialog.source_index_edit.clear()
+            qtbot.keyClicks(dialog.source_index_edit, index)
+            qtbot.mouseClick(stage, Qt.MouseButton.LeftButton)
+            attempts.append((dialog.error_label.text(), dialog.result()))
+        return dialog.result() == QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(prompts, "ask_selection_edit", answer)
+    action(window, "copyFromAction").trigger()
+    assert "shape" in attempts[0][0] and attempts[1][1] == QDialog.DialogCode.Accepted
+    assert [(e.op, e.source_index) for e in window.session.staged] == [("copy", "[:3, :]")]
+    weight = window.session.tensor("weight")
+    action(window, "commitAction").trigger()
+    assert window.session.tensor("weight") is weight and isinstance(weight, torch.nn.Parameter)
+    assert torch.equal(weight.detach(), pretrained.weight.detach()[:3])
+    assert torch.equal(new.bias.detach(), bias_before)
+    report = window.session.run_backward(inputs=(torch.randn(2, 10),))
+    assert report.ok and weight.grad is not None
 
 
 def test_a_selection_that_is_not_a_rectangle_is_refused(window, qtbot):
