@@ -256,12 +256,22 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    try:
-        from paramedit.qt.app import run_app
-    except ImportError as exc:
-        from paramedit.core.errors import ParameditError
+    from paramedit.core.errors import ParameditError
 
+    try:
+        from paramedit.qt.app import request_from_args, run_app
+    except ImportError as exc:
         raise ParameditError(f"the window cannot start: {exc}") from exc
+    # A mistyped command ("paramedit inspcet x.pt") or path fails here, not in a window that
+    # may never be seen (a remote shell, a script).
+    request = request_from_args(args)
+    commands = ", ".join(COMMANDS)
+    if isinstance(request.model, str) and ":" not in request.model:
+        raise ParameditError(f"{request.model!r} is neither a command ({commands}) nor a model spec "
+                             "(file.py:NAME or package.module:NAME); see 'paramedit --help'")
+    if request.checkpoint and not Path(request.checkpoint).expanduser().exists():
+        raise ParameditError(f"{request.checkpoint!r} is neither a checkpoint file or folder that exists nor a "
+                             f"command ({commands}); see 'paramedit --help'")
     return run_app(args)
 
 

@@ -65,8 +65,11 @@ class Edit:
         """One line for lists and logs: ``set fc.weight[0, :] = 0.0``."""
         where = f"{self.target}{'' if self.index == WHOLE else self.index}"
         if self.op == "set":
-            shown = self.value if not isinstance(self.value, torch.Tensor) else f"<{tuple(self.value.shape)} values>"
-            text = repr(shown)
+            if isinstance(self.value, torch.Tensor):
+                text = "{}×{} values".format(*self.value.shape) if self.value.ndim == 2 else \
+                    f"{self.value.numel()} values"
+            else:
+                text = repr(self.value)
             return f"set {where} = {text if len(text) < 40 else text[:37] + '...'}"
         if self.op == "formula":
             return f"{where} = {self.expr}"

@@ -47,9 +47,11 @@ class BackwardResultsWidget(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.verdict)
         layout.addWidget(self.table, 1)
+        self._stale = False
 
     def set_report(self, report: BackwardReport | None) -> None:
         self.table.setRowCount(0)
+        self._stale = False
         if report is None:
             return
         colour = COLORS[GradStatus.OK] if report.ok else COLORS[GradStatus.NO_GRAD]
@@ -69,6 +71,18 @@ class BackwardResultsWidget(QWidget):
             norm.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             for col, item in enumerate((name, state, norm)):
                 self.table.setItem(row, col, item)
+
+    def mark_stale(self) -> None:
+        """The weights changed after this check: say so, once, above the (kept) results."""
+        if self.table.rowCount() == 0 or self._stale:
+            return
+        self._stale = True
+        self.verdict.setText("<span style='color:#9a6700; font-weight:600'>⚠ The weights changed since this "
+                             "check: these results are from before. Run it again (F5).</span><br>"
+                             + self.verdict.text())
+
+    def is_stale(self) -> bool:
+        return self._stale
 
     def verdict_text(self) -> str:
         return self.verdict.text()

@@ -115,7 +115,8 @@ def unexpected_error_hook(exc_type: type[BaseException], exc: BaseException,
     else:
         show_error(parent, "Unexpected error",
                    f"Something went wrong: {exc_type.__name__}: {_root_cause(str(exc))}\n\n"
-                   "paramedit is still running; your model and edits are unchanged by this error.", text)
+                   "paramedit is still running, and this error undid none of your commits; check the last "
+                   "change before you save.", text)
 
 
 _OVERRIDE_ERROR = re.compile(r"Error calling Python override of (\S+?)\(\): ")

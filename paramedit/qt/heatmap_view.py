@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QStackedLayout,
     QVBoxLayout,
     QWidget,
@@ -140,12 +141,22 @@ class HeatmapView(QWidget):
         self._mode_combo.setToolTip("Diverging: white is 0, levels ±m. Sequential: min..max.")
         self._clip_check = QCheckBox("clip 99.5%", objectName="heatmapClip", checked=True)
         self._clip_check.setToolTip("Levels at the 99.5th percentile of |values| (off: the extremes)")
-        top = QHBoxLayout()
+        # The title on a line of its own: a slice such as "encoder.0.weight[3, :, 1, :]" must be
+        # readable whole, and the colour controls would squeeze it down to "encoder.0.we…".
+        title_row = QHBoxLayout()
+        title_row.setSpacing(8)
+        title_row.addWidget(self._mode_label)
+        title_row.addWidget(self._title_label, 1)
+        controls = QHBoxLayout()
+        controls.setSpacing(8)
+        controls.addStretch(1)
+        controls.addWidget(self._mode_combo)
+        controls.addWidget(self._clip_check)
+        top = QVBoxLayout()
         top.setContentsMargins(4, 2, 4, 0)
-        top.setSpacing(8)
-        for widget, stretch in ((self._mode_label, 0), (self._title_label, 1), (self._mode_combo, 0)):
-            top.addWidget(widget, stretch)
-        top.addWidget(self._clip_check)
+        top.setSpacing(2)
+        top.addLayout(title_row)
+        top.addLayout(controls)
 
         self._graphics = pg.GraphicsLayoutWidget()
         self._graphics.setObjectName("heatmapGraphics")
@@ -211,6 +222,7 @@ class HeatmapView(QWidget):
         self._hover_label = QLabel(" ", objectName="heatmapHover")
         self._stats_label = QElidingLabel("", objectName="heatmapStats", styleSheet=muted)
         self._stats_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._stats_label.setWordWrap(True)  # two lines rather than cut: "sampled every 130th row, …"
         bottom = QHBoxLayout()
         bottom.setContentsMargins(4, 0, 4, 0)
         bottom.addWidget(self._hover_label)
@@ -226,6 +238,10 @@ class HeatmapView(QWidget):
         self._empty_label = QLabel("select a tensor", objectName="heatmapEmpty")
         self._empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._empty_label.setStyleSheet(muted + " font-size: 14pt;")
+        # A long message wraps inside the pane instead of widening it (and squeezing the table).
+        self._empty_label.setWordWrap(True)
+        self._empty_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._empty_label.setMargin(16)
         self._stack = QStackedLayout(self)
         self._stack.addWidget(self._empty_label)
         self._stack.addWidget(plot_page)

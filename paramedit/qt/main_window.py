@@ -99,7 +99,7 @@ class MainWindow(QMainWindow):
         self.main_splitter.addWidget(self.tree)
         self.main_splitter.addWidget(right)
         self.main_splitter.setStretchFactor(1, 1)
-        self.main_splitter.setSizes([410, 990])
+        self.main_splitter.setSizes([470, 930])
         self.setCentralWidget(self.main_splitter)
 
     def _connect(self) -> None:
@@ -153,6 +153,8 @@ class MainWindow(QMainWindow):
             sig.committed.connect(lambda _r, checks: self._verified("Commit", checks))
             sig.undone.connect(lambda _r, checks: self._verified("Undo", checks))
             sig.redone.connect(lambda _r, checks: self._verified("Redo", checks))
+            for changed in (sig.committed, sig.undone, sig.redone):
+                changed.connect(self._weights_changed)
             sig.backwardFinished.connect(self._backward_finished)
             sig.deviceChanged.connect(self._device_changed)
             sig.saved.connect(lambda path: self.show_message(f"saved {path}"))
@@ -183,6 +185,9 @@ class MainWindow(QMainWindow):
         self.editor.refresh(edited)
         self.staged_panel.refresh(s)
         self.update_title()
+
+    def _weights_changed(self, _record: object, _checks: list) -> None:
+        self.backward_panel.mark_stale()  # the last check's gradients belong to the old weights
 
     def _verified(self, what: str, checks: list) -> None:
         self.staged_panel.show_verification(what, checks)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -17,6 +17,9 @@ from PySide6.QtWidgets import (
 from paramedit.core.session import Session
 from paramedit.qt.parameter_filter_proxy_model import ParameterFilterProxyModel
 from paramedit.qt.parameter_tree_model import ParameterTreeModel
+
+#: Most of the tree's width the name column takes when a session opens.
+NAME_SHARE = 0.42
 
 
 class ParameterTreeWidget(QWidget):
@@ -50,10 +53,13 @@ class ParameterTreeWidget(QWidget):
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
         header = self.view.header()
-        # Names are never cut: columns take their contents' width and the view scrolls sideways.
-        # (Qt measures only the rows on screen, so this stays cheap for models with many tensors.)
+        # Shape, dtype, device and kind take their contents' width (Qt measures only the rows on
+        # screen, so this stays cheap for many tensors). The name column is the user's to resize:
+        # it starts at its contents' width but at most NAME_SHARE of the view, so one long module
+        # name cannot push the kind and device columns out of sight (long names are elided).
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 0, 6)
@@ -64,6 +70,15 @@ class ParameterTreeWidget(QWidget):
     def set_session(self, session: Session | None) -> None:
         self.tree_model.set_session(session)
         self.view.expandAll()
+        self.fit_name_column()
+        QTimer.singleShot(0, self.fit_name_column)  # again once the window's layout has sized the view
+
+    def fit_name_column(self) -> None:
+        """Size the name column to its contents, but to at most NAME_SHARE of the view's width."""
+        self.view.resizeColumnToContents(0)
+        cap = int(self.view.viewport().width() * NAME_SHARE)
+        if cap > 80 and self.view.header().sectionSize(0) > cap:
+            self.view.header().resizeSection(0, cap)
 
     def current_name(self) -> str | None:
         return self.tree_model.name_for_index(self.proxy.mapToSource(self.view.currentIndex()))

@@ -30,6 +30,10 @@ from paramedit.qt.tensor_table_view import TensorTableView
 HEATMAP_DELAY_MS = 120  # typing into cells should not re-render a big heatmap per keystroke
 
 
+#: What the format button says for each style.
+SHORT_FORMAT_NAMES = {NumberFormat.STORED: "Stored", NumberFormat.GENERAL: "6 digits",
+                      NumberFormat.FIXED: "Fixed", NumberFormat.SCIENTIFIC: "Scientific"}
+
 class TensorEditorWidget(QWidget):
     """Table + heatmap + N-D slice controls for one tensor of a session."""
 
@@ -119,9 +123,12 @@ class TensorEditorWidget(QWidget):
         row = QHBoxLayout(bar)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(2)
-        fmt = QToolButton(objectName="numberFormatButton", text="Format")
+        fmt = QToolButton(objectName="numberFormatButton")
         fmt.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        fmt.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        fmt.setToolTip("How the table writes numbers")
         fmt.addActions(list(self.format_actions.values()))
+        self.format_button = fmt
         self.decimals_spin = QSpinBox(objectName="decimalsSpin", minimum=0, maximum=12, value=4)
         self.decimals_spin.setToolTip("Decimals for the fixed and scientific formats")
         self.decimals_spin.setSuffix(" dp")
@@ -129,14 +136,25 @@ class TensorEditorWidget(QWidget):
         row.addWidget(fmt)
         row.addWidget(self.decimals_spin)
         for action in (self.colour_action, self.edited_action, self.gradient_action):
-            button = QToolButton()
+            button = QToolButton(objectName="tableToggle")
             button.setDefaultAction(action)  # shows the action's short iconText
             row.addWidget(button)
+        # A toggle that is on must look on: the platform style only tints it faintly.
+        bar.setStyleSheet("QToolButton#tableToggle:checked { background: palette(highlight); "
+                          "color: palette(highlighted-text); border-radius: 3px; }"
+                          "QToolButton#numberFormatButton::menu-indicator { image: none; width: 0; }")
+        self._show_number_format(NumberFormat.STORED)
         return bar
 
     def set_number_format(self, style: NumberFormat) -> None:
         self.format_actions[style].setChecked(True)
         self.model.set_number_format(style, self.decimals_spin.value())
+        self._show_number_format(style)
+
+    def _show_number_format(self, style: NumberFormat) -> None:
+        self.format_button.setText(SHORT_FORMAT_NAMES[style] + " ▾")
+        # Decimals mean something only for the fixed and scientific styles.
+        self.decimals_spin.setEnabled(style in (NumberFormat.FIXED, NumberFormat.SCIENTIFIC))
 
     def _format_triggered(self, action: QAction) -> None:
         style = next(s for s, a in self.format_actions.items() if a is action)
@@ -248,7 +266,8 @@ class TensorEditorWidget(QWidget):
                 grad = session.tensor(name).grad
                 if grad is None:
                     self.heatmap.set_mode_label("gradient")
-                    self.heatmap.clear()
+                    why = "it is frozen" if not session.tensor(name).requires_grad else "none reached it"
+                    self.heatmap.clear(f"{name} has no gradient from the last backward check ({why})")
                     self.statusMessage.emit(f"{name} has no gradient from the last backward check")
                     return
                 sample = grad.detach()[self.model.slice_index(steps=steps)].to("cpu", copy=True)

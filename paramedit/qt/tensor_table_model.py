@@ -32,6 +32,7 @@ TILE_ROWS = 64
 TILE_COLS = 32
 MAX_TILES = 256  # ~0.5M cached cells: many screens in every direction
 REFRESH_TILES = 9  # after a change, only the most recently painted tiles (a screen) are re-read at once
+SCALE_PERCENTILE = 99.5  # "colour by value": |v| at this percentile gets the full colour
 SCALE_SAMPLE = 512  # "colour by value" scales by max |v| of a strided sample at most this big per axis
 STAGED_BRUSH = QBrush(QColor("#ffe08a"))
 EDITED_BRUSH = QBrush(QColor("#b9e6b5"))  # green: apart from the blue-white-red value colours
@@ -346,9 +347,12 @@ class TensorTableModel(QAbstractTableModel):
         steps = (-(-self._rows // SCALE_SAMPLE), -(-self._cols // SCALE_SAMPLE))
         t, _mask = self._session.preview(self._name, self.region_text(steps=steps))
         t = t.to(torch.float64) if not t.is_floating_point() else t
-        finite = t[torch.isfinite(t)]
+        finite = t[torch.isfinite(t)].abs().to(torch.float64)
         if finite.numel():
-            self._abs_max = float(finite.abs().max()) or 1.0
+            # The heatmap's scale: the 99.5th percentile of |v|, so one outlier does not wash the
+            # rest out to white (values beyond it get the full colour).
+            k = max(1, math.ceil(SCALE_PERCENTILE / 100 * finite.numel()))
+            self._abs_max = float(finite.kthvalue(k).values) or float(finite.max()) or 1.0
 
     def cached_tiles(self) -> int:
         return len(self._tiles)

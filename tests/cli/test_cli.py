@@ -71,6 +71,9 @@ def test_check_token_input(models_py, capsys):
         ["check", "--model", "{d}/models.py:Net", "--device", "cuda:7"],
         ["check", "--model", "{d}/models.py:Net", "--model-kwargs", "not json"],
         ["check", "--model", "{d}/models.py:Net", "--input", "randn(2, 7)"],
+        ["frobnicate"],  # a mistyped command must not open a window (found by a review)
+        ["inspcet", "{d}/missing.pt"],
+        ["open", "{d}/missing.safetensors"],
     ],
 )
 def test_bad_input_exits_2_with_one_paragraph_and_no_traceback(models_py, capsys, args):

@@ -295,13 +295,19 @@ def test_strided_sample_maps_clicks_and_hover_to_the_tensor_rows_it_samples(view
     assert view.stride() == (7, 3) and view.downsample_factor() == (1, 1)
     assert _shown(view).shape == (98, 20)  # rows 20, 27, ..., 699
     _settle(view, qtbot)
-    with qtbot.waitSignal(view.cellClicked, timeout=1000) as blocker:
-        qtbot.mouseClick(view.graphics_view().viewport(), Qt.MouseButton.LeftButton,
-                         pos=_viewport_pos(view, 4.5, 10.5))
-    assert blocker.args == [20 + 10 * 7, 4 * 3]
-    qtbot.mouseMove(view.graphics_view().viewport(), _viewport_pos(view, 4.5, 10.5))
+    pos = _viewport_pos(view, 4.5, 10.5)
+    # The pixel the (integer) mouse position really lands on: (10, 4), or a neighbour when the
+    # plot is small enough that rounding moves it.
+    landed = view.image_item().mapFromScene(view.graphics_view().mapToScene(pos))
+    i, j = int(np.floor(landed.y())), int(np.floor(landed.x()))
+    assert abs(i - 10) <= 1 and abs(j - 4) <= 1
+    row, col = 20 + i * 7, j * 3
+    qtbot.mouseMove(view.graphics_view().viewport(), pos)
     qtbot.waitUntil(lambda: view.hover_text().startswith("row"), timeout=1000)
-    assert view.hover_text() == f"row 90, col 12: {float(full[90, 12]):.6g}"
+    assert view.hover_text() == f"row {row}, col {col}: {float(full[row, col]):.6g}"
+    with qtbot.waitSignal(view.cellClicked, timeout=1000) as blocker:
+        qtbot.mouseClick(view.graphics_view().viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert blocker.args == [row, col]
     # The image spans the whole block in tensor coordinates, so axes and outlines line up.
     rect = view.image_item().mapRectToParent(view.image_item().boundingRect())
     assert (rect.left(), rect.top(), rect.width(), rect.height()) == (0, 20, 60, 98 * 7)

@@ -139,6 +139,15 @@ def test_backward_button_shows_results_icons_and_verdict(window, qtbot):
     assert window.editor.heatmap.findChild(type(window.editor.header), "heatmapModeLabel").text() == "gradient"
     Path("/tmp/paramedit_shots").mkdir(exist_ok=True)
     window.grab().save("/tmp/paramedit_shots/window_backward.png")
+    # A commit after the check: the results stay, and say they are from before (found by a review).
+    assert not panel.is_stale()
+    type_into_cell(window, qtbot, 0, 0, "0.5")
+    action(window, "commitAction").trigger()
+    assert panel.is_stale() and "changed since this check" in panel.verdict_text()
+    assert panel.table.rowCount() == len(report.params)
+    with qtbot.waitSignal(window.backwardShown, timeout=20000):
+        action(window, "backwardAction").trigger()
+    assert not panel.is_stale()
 
 
 def test_backward_asks_for_an_input_once_per_session(make_window, qtbot, monkeypatch):
