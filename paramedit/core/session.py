@@ -8,6 +8,7 @@ tensor's own device, followed by a check that the object at that name is still t
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,7 @@ class Session:
         self._snapshots: dict[str, torch.Tensor] = {}
         self._reference: LoadedCheckpoint | None = None
         self.last_backward: BackwardReport | None = None
+        self._check_grads: list[weakref.ref[torch.Tensor]] = []  # the gradients the last check left
         self.unsaved = False
         self._identity = self._identity_snapshot()
 
@@ -492,8 +494,12 @@ class Session:
             if input_exprs:
                 self.input_exprs = list(input_exprs)
         params = {n: t for n, t in self._store.tensors.items() if self._store.kinds.get(n) == "parameter"}
+        # Ids, not tensors: holding the old gradients here would keep their memory alive.
+        left = {id(g) for g in (ref() for ref in self._check_grads) if g is not None}
         report = run_backward_check(self.model, inputs, names=params, slots=self._slots,
-                                    reduction=reduction, train_mode=train_mode)
+                                    reduction=reduction, train_mode=train_mode, disposable=left)
+        # Weak references: a user who clears .grad frees the memory; we only recognise our own.
+        self._check_grads = [weakref.ref(p.grad) for p in params.values() if p.grad is not None]
         self.last_backward = report
         self.events.emit("backward_done", report=report)
         return report

@@ -519,3 +519,39 @@ def test_model_file_with_tabs_and_bom_is_fine(tmp_path) -> None:
                 super().__init__(2, 2)
     """).replace("\n", "\r\n").encode())
     assert paramedit.open_session(f"{path}:Net").names() == ["weight", "bias"]
+
+
+# ---------------------------------------------------------------- repeated checks (issue 4)
+
+
+def test_a_check_after_a_check_frees_the_old_gradients_before_the_new_ones_exist() -> None:
+    """Keeping the last check's gradients alive during the next made it ~1.6x a bare backward."""
+    import weakref
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    s = paramedit.open_session(net)
+    x = torch.randn(3, 4)
+    s.run_backward(inputs=(x,))
+    old = [weakref.ref(p.grad) for p in net.parameters()]
+    alive_in_forward: list[int] = []
+    net[0].register_forward_hook(lambda *_: alive_in_forward.append(sum(r() is not None for r in old)))
+    assert s.run_backward(inputs=(x,)).ok
+    assert alive_in_forward == [0]  # none of the old gradients exists while the new ones are made
+    # A user's own gradients (not left by a check) are still kept and restored on failure.
+    user = {n: torch.full_like(p, 0.5) for n, p in net.named_parameters()}
+    for n, p in net.named_parameters():
+        p.grad = user[n]
+    with pytest.raises(BackwardCheckError):
+        s.run_backward(inputs=(torch.randn(3, 5),))  # wrong width: forward raises
+    assert all(p.grad is user[n] for n, p in net.named_parameters())
+
+
+def test_a_failing_check_after_a_check_leaves_no_stale_gradients() -> None:
+    torch.manual_seed(0)
+    net = nn.Linear(4, 2)
+    s = paramedit.open_session(net)
+    s.run_backward(inputs=(torch.randn(3, 4),))
+    with pytest.raises(BackwardCheckError):
+        s.run_backward(inputs=(torch.randn(3, 5),))
+    assert net.weight.grad is None and net.bias.grad is None  # as documented: dropped, not restored
