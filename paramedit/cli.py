@@ -205,6 +205,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"  skipped {name}: {reason}")
     if session.report is not None:
         print(session.report.summary())
+        for note in session.report.notes:  # e.g. "stripped prefix 'model.' from checkpoint keys"
+            print(f"  note: {note}")
     return 0
 
 

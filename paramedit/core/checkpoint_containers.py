@@ -148,7 +148,9 @@ def select_container(obj: object, *, source: Path, container_key: str | None = N
     if not found:
         if not root_count:
             keys = ", ".join(str(k) for k in list(obj)[:8]) or "nothing"
-            raise CheckpointError(f"no tensors found in {source}; it holds: {keys}")
+            raise CheckpointError(f"no tensors found in {source}; it holds: {keys}. If the tensors are deeper "
+                                  "inside, name their container with --key (container_key= in Python), "
+                                  "e.g. --key a.b.state_dict")
         return SelectedContainer(key=None, entries=obj)
 
     order = sorted(range(len(found)), key=lambda i: (_rank(found[i][0]), i))

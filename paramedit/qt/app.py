@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEventLoop, QMessageLogContext, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 from paramedit import __version__
@@ -46,10 +46,27 @@ def request_from_args(args: argparse.Namespace) -> LoadRequest:
                        container_key=getattr(args, "container_key", None))
 
 
+#: Qt messages that say nothing to a user: the offscreen platform (--screenshot, --self-test,
+#: CI) cannot propagate size hints to a window system it does not have.
+_QUIET_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+_previous_qt_handler = None
+
+
+def _qt_message(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    if message in _QUIET_QT_MESSAGES:
+        return
+    if _previous_qt_handler is not None:
+        _previous_qt_handler(mode, context, message)
+    else:
+        print(message, file=sys.stderr)
+
+
 def application() -> QApplication:
     """The running QApplication, or a new one named for QSettings."""
+    global _previous_qt_handler
     app = QApplication.instance()
     if app is None:
+        _previous_qt_handler = qInstallMessageHandler(_qt_message)
         app = QApplication([sys.argv[0] if sys.argv else "paramedit"])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
@@ -87,6 +104,8 @@ def run_app(args: argparse.Namespace) -> int:
 def _screenshot(app: QApplication, window: MainWindow, request: LoadRequest, path: Path) -> int:
     window.resize(*SCREENSHOT_SIZE)
     window.show()
+    # The error, if any, is printed once below as the command's own; not also as a log line.
+    logging.getLogger("paramedit.qt").setLevel(logging.CRITICAL)
     loop = QEventLoop()
     outcome: dict[str, str] = {}
 
