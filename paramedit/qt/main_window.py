@@ -45,6 +45,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("paramedit[*]")
+        self.setWindowIcon(application_icon())  # also when made from a notebook, not through paramedit.qt.app
         self.setAcceptDrops(True)
         self.settings = settings or app_settings()
         self._session: Session | None = None

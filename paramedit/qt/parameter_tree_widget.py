@@ -110,11 +110,16 @@ class ParameterTreeWidget(QWidget):
         name = self.tree_model.name_for_index(self.proxy.mapToSource(index))
         if name is None:
             return
+        self.context_menu_for(name).popup(self.view.viewport().mapToGlobal(pos))
+
+    def context_menu_for(self, name: str) -> QMenu:
+        """The tensor's context menu: revert to checkpoint, copy name, stats."""
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.addAction("Revert to checkpoint", lambda: self.revertRequested.emit(name))
         menu.addAction("Copy name", lambda: self._copy_name(name))
         menu.addAction("Stats…", lambda: self.statsRequested.emit(name))
-        menu.popup(self.view.viewport().mapToGlobal(pos))
+        return menu
 
     def _copy_name(self, name: str) -> None:
         QGuiApplication.clipboard().setText(name)
