@@ -65,8 +65,9 @@ def _check_window(session: Session, lines: list[str]) -> MainWindow:
 
     from paramedit.app_icon import ICON_SIZES, application_icon
     from paramedit.qt import MainWindow
+    from paramedit.qt.app import application
 
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "paramedit"])
+    app = application()  # as the app makes it: named, with its icon, Qt's offscreen noise filtered
     window = MainWindow(session)
     window.resize(1200, 800)
     window.show()
