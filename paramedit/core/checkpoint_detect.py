@@ -18,6 +18,7 @@ __all__ = [
     "FolderChoice",
     "ShardIndex",
     "detect_format",
+    "folder_save_target",
     "read_index",
     "resolve_folder",
 ]
@@ -257,3 +258,20 @@ def resolve_folder(folder: Path) -> FolderChoice:
     raise CheckpointError(
         f"{folder} holds several checkpoints; open one of them directly: {', '.join(p.name for p in found)}"
     )
+
+
+def folder_save_target(target: Path) -> Path:
+    """The file a save into folder ``target`` must write: the one a loader reads from there.
+
+    Saving into a ``save_pretrained`` folder that holds ``model.safetensors`` replaces that
+    file; writing a sharded set beside it would leave the edit where transformers (and
+    paramedit) never look. A folder with an index, or with no checkpoint yet, gets a set
+    (``target`` itself is returned); so does anything that is not a folder.
+    """
+    if not target.is_dir():
+        return target
+    try:
+        chosen = resolve_folder(target).file
+    except CheckpointError:
+        return target  # nothing to read there yet (or several candidates): a sharded set
+    return target if chosen.name.endswith(".index.json") else chosen

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +17,20 @@ import torch
 from torch import nn
 
 from paramedit.core.backward_check import BackwardReport, parameter_slots, run_backward_check
-from paramedit.core.checkpoint_detect import resolve_folder
+from paramedit.core.checkpoint_detect import folder_save_target
 from paramedit.core.checkpoint_formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.devices import move_model, parse_device
 from paramedit.core.edit_values import compute_edit_values, source_tensor
 from paramedit.core.edits import WHOLE, Edit, edit_log
 from paramedit.core.errors import (
     BackwardCheckError,
-    CheckpointError,
     EditError,
     IdentityViolationError,
     ParameditError,
 )
 from paramedit.core.events import EventEmitter
 from paramedit.core.history import CommitRecord, History, WriteAtom
+from paramedit.core.identity import IdentityCheck, IdentityRecord, identity_snapshot, verify_identity
 from paramedit.core.input_builder import build_inputs
 from paramedit.core.load_report import LoadReport
 from paramedit.core.mapped_reads import read_through_file
@@ -43,28 +42,12 @@ from paramedit.core.tensor_store import TensorStore
 from paramedit.core.tensor_tree import TensorInfo, TensorStats, build_infos, read_only_reason, tensor_stats
 
 
-def _data_ptr(t: torch.Tensor) -> int | None:
-    """Where a tensor's values live; None for layouts without one storage (sparse)."""
-    return t.data_ptr() if t.layout == torch.strided else None
-
-
-@dataclass(frozen=True)
-class IdentityCheck:
-    """The proof shown after a commit that a tensor was written in place."""
-
-    name: str
-    same_object: bool
-    is_parameter: bool
-    was_parameter: bool
-    same_storage: bool
-    same_device: bool
-    same_dtype: bool
-    same_requires_grad: bool
-
-    @property
-    def ok(self) -> bool:
-        return (self.same_object and self.same_storage and self.same_device and self.same_dtype
-                and self.same_requires_grad and self.is_parameter == self.was_parameter)
+def _differs(now: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    """Where ``now`` differs from ``old`` (same shape and dtype); NaN where both are NaN is no change."""
+    diff = now != old
+    if now.is_floating_point():
+        diff &= ~(torch.isnan(now) & torch.isnan(old))
+    return diff
 
 
 class Session:
@@ -330,34 +313,11 @@ class Session:
         self.unsaved = True
         self.events.emit(event, record=record, checks=checks)
 
-    def _identity_snapshot(self) -> dict[str, tuple]:
-        return {
-            name: (t, isinstance(t, nn.Parameter), _data_ptr(t), t.device, t.dtype, t.requires_grad)
-            for name, t in self._store.tensors.items()
-        }
+    def _identity_snapshot(self) -> dict[str, IdentityRecord]:
+        return identity_snapshot(self._store.tensors)
 
     def _verify(self, names: list[str]) -> list[IdentityCheck]:
-        checks = []
-        for name in names:
-            obj, was_param, ptr, device, dtype, requires_grad = self._identity[name]
-            now = self._store.lookup(name)
-            checks.append(IdentityCheck(
-                name=name,
-                same_object=now is obj,
-                is_parameter=isinstance(now, nn.Parameter),
-                was_parameter=was_param,
-                same_storage=now is not None and _data_ptr(now) == ptr,
-                same_device=now is not None and now.device == device,
-                same_dtype=now is not None and now.dtype == dtype,
-                same_requires_grad=now is not None and now.requires_grad == requires_grad,
-            ))
-        bad = [c.name for c in checks if not c.ok]
-        if bad:
-            raise IdentityViolationError(
-                f"after writing, {', '.join(bad)} is no longer the same tensor object with the same "
-                "storage; something outside paramedit replaced it"
-            )
-        return checks
+        return verify_identity(self._identity, self._store.lookup, names)
 
     # ------------------------------------------------------------------ checkpoint comparison
     def _checkpoint_name(self, name: str) -> str:
@@ -413,11 +373,7 @@ class Session:
             return None
         region = index if isinstance(index, Region) else self.region(canonical, index)
         now = self._store.tensors[canonical].detach()[region.index].to("cpu")
-        old = base[region.index].to(now.dtype)
-        diff = now != old
-        if now.is_floating_point():
-            diff &= ~(torch.isnan(now) & torch.isnan(old))
-        return diff
+        return _differs(now, base[region.index].to(now.dtype))
 
     def edited_names(self) -> set[str]:
         """Canonical names of every tensor a commit has written this session."""
@@ -435,11 +391,7 @@ class Session:
         if base is None:
             return 0
         now = self._store.tensors[canonical].detach()
-        base = base.to(device=now.device, dtype=now.dtype)
-        diff = now != base
-        if now.is_floating_point():
-            diff &= ~(torch.isnan(now) & torch.isnan(base))
-        return int(diff.sum())
+        return int(_differs(now, base.to(device=now.device, dtype=now.dtype)).sum())
 
     def revert(self, name: str) -> list[IdentityCheck]:
         """Put a tensor back to its checkpoint values, as one undoable commit of its own."""
@@ -521,7 +473,7 @@ class Session:
             # Map the file as opened before it may be replaced, so "changed vs checkpoint" and
             # "revert" keep meaning the checkpoint the session started from.
             self._reference_checkpoint()
-        target = self._save_target(Path(path).expanduser())
+        target = folder_save_target(Path(path).expanduser())
         if target.is_dir() or target.name.endswith(INDEX_SUFFIX):
             written = save_sharded(tensors, aliases, target, source=self.checkpoint, changed=set(self._touched))
             out = written[-1]  # the index, written last
@@ -530,22 +482,6 @@ class Session:
         self.unsaved = False
         self.events.emit("saved", path=out)
         return out
-
-    @staticmethod
-    def _save_target(target: Path) -> Path:
-        """The file a save into folder ``target`` must write: the one a loader reads from there.
-
-        Saving into a ``save_pretrained`` folder that holds ``model.safetensors`` replaces that
-        file; writing a sharded set beside it would leave the edit where transformers (and
-        paramedit) never look. A folder with an index, or with no checkpoint yet, gets a set.
-        """
-        if not target.is_dir():
-            return target
-        try:
-            chosen = resolve_folder(target).file
-        except CheckpointError:
-            return target  # nothing to read there yet (or several candidates): a sharded set
-        return target if chosen.name.endswith(".index.json") else chosen
 
     def edits(self) -> list[Edit]:
         """The committed edits currently applied, oldest first."""

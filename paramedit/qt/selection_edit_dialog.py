@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -55,6 +56,18 @@ def _parse_arg(text: str) -> Any:
         return text.strip()  # string arguments such as mode="fan_out"
 
 
+def _form_tab(rows: list[tuple[str, QWidget | QLayout]], hint: str) -> QWidget:
+    """A tab of labelled fields above a wrapped hint."""
+    tab = QWidget()
+    form = QFormLayout(tab)
+    for label, field_ in rows:
+        form.addRow(label, field_)
+    text = QLabel(hint)
+    text.setWordWrap(True)
+    form.addRow(text)
+    return tab
+
+
 class SelectionEditDialog(QDialog):
     """Asks for a fill value, a formula over ``x``, an initialiser or a source region; ``apply`` stages it.
 
@@ -82,15 +95,10 @@ class SelectionEditDialog(QDialog):
 
         self.expr_edit = QLineEdit("x", objectName="formulaExpr")
         self.expr_seed = QSpinBox(objectName="formulaSeed", maximum=2**31 - 1)
-        formula = QWidget()
-        form = QFormLayout(formula)
-        form.addRow("Formula:", self.expr_edit)
-        form.addRow("Seed:", self.expr_seed)
-        hint = QLabel("<i>x</i> is the selection's current values. Examples: <code>x * 0.5</code>, "
-                      "<code>clamp(x, -1, 1)</code>, <code>where(abs(x) &lt; 0.01, 0, x)</code>, "
-                      "<code>randn_like(x) * 0.02</code>, <code>arange(16)</code>.")
-        hint.setWordWrap(True)
-        form.addRow(hint)
+        formula = _form_tab([("Formula:", self.expr_edit), ("Seed:", self.expr_seed)],
+                            "<i>x</i> is the selection's current values. Examples: <code>x * 0.5</code>, "
+                            "<code>clamp(x, -1, 1)</code>, <code>where(abs(x) &lt; 0.01, 0, x)</code>, "
+                            "<code>randn_like(x) * 0.02</code>, <code>arange(16)</code>.")
         self.tabs.addTab(formula, "Formula")
 
         self.method_combo = QComboBox(objectName="initMethod")
@@ -134,17 +142,11 @@ class SelectionEditDialog(QDialog):
         row.addWidget(browse)
         self.source_name_edit = QLineEdit(tensor_name, objectName="copySourceName")
         self.source_index_edit = QLineEdit("[...]", objectName="copySourceIndex")
-        tab = QWidget()
-        form = QFormLayout(tab)
-        form.addRow("Checkpoint:", row)
-        form.addRow("Tensor:", self.source_name_edit)
-        form.addRow("Source region:", self.source_index_edit)
-        hint = QLabel("The source region must have the selection's shape. To move the first three rows of a "
-                      "pre-trained 5×10 weight into a new 3×10 one, select the whole new weight and copy "
-                      "region <code>[:3, :]</code>.")
-        hint.setWordWrap(True)
-        form.addRow(hint)
-        return tab
+        return _form_tab([("Checkpoint:", row), ("Tensor:", self.source_name_edit),
+                          ("Source region:", self.source_index_edit)],
+                         "The source region must have the selection's shape. To move the first three rows "
+                         "of a pre-trained 5×10 weight into a new 3×10 one, select the whole new weight and "
+                         "copy region <code>[:3, :]</code>.")
 
     def _browse_source(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Copy from checkpoint", self._folder, CHECKPOINT_FILTER)
