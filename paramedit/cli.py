@@ -36,9 +36,11 @@ weights_only=True unless you pass --trust. `paramedit COMMAND --help` shows each
 
 OPEN_EPILOG = """examples:
   paramedit open --demo                          the bundled demo model and checkpoint
-  paramedit model.py:Net ckpt.pt --device cuda:0 open on the GPU (the word `open` is optional)
+  paramedit model.py:Net ckpt.pt --device cuda:0
+                                                 open on the GPU (the word `open` is optional)
   paramedit ckpt.safetensors                     the tensors alone (no backward check)
-  paramedit model.py:Net --model-kwargs '{"width": 8}'   freshly initialised weights
+  paramedit model.py:Net --model-kwargs '{"width": 8}'
+                                                 freshly initialised weights
   paramedit --demo --screenshot shot.png         save a picture of the window and exit
 """
 

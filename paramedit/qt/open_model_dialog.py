@@ -57,7 +57,9 @@ class OpenModelDialog(QDialog):
         self.file_edit.editingFinished.connect(self._refresh_names)
 
         self.ckpt_edit = QLineEdit(objectName="modelCheckpoint")
-        self.ckpt_edit.setPlaceholderText("optional: .pt / .safetensors / a save_pretrained folder")
+        self.ckpt_edit.setPlaceholderText("optional: .pt, .safetensors or a folder")
+        self.ckpt_edit.setToolTip("A checkpoint file (.pt .pth .bin .ckpt .safetensors), a *.index.json of a "
+                                  "sharded set, or a save_pretrained folder; empty: the model's own weights")
         ckpt_file = QPushButton("File…")
         ckpt_file.clicked.connect(self._browse_checkpoint)
         ckpt_dir = QPushButton("Folder…")
