@@ -152,3 +152,21 @@ def test_untrusted_pickle_is_refused_with_globals_and_trust_loads_it(tmp_path, c
         sys.path.remove(str(tmp_path))
     assert rc == 0
     assert [t["name"] for t in json.loads(out)["tensors"]] == ["fc.weight"]
+
+
+def test_a_save_pretrained_folder_with_its_transformers_class(tmp_path, capsys):
+    """The README's Hugging Face recipe: the class's from_pretrained as the model spec, the folder
+    as the checkpoint; the check runs and the tied head is reported once."""
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=16)
+    folder = tmp_path / "tiny-gpt2"
+    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    spec = ["--model", "transformers:AutoModelForCausalLM.from_pretrained",
+            "--model-kwargs", json.dumps({"pretrained_model_name_or_path": str(folder)})]
+    code, out, _ = run(["check", *spec, "--checkpoint", folder, "--input", "randint(50, (1, 8))", "--json"], capsys)
+    assert code == 0 and json.loads(out)["missing_grad"] == []
+    code, out, _ = run(["inspect", folder, *spec, "--json"], capsys)
+    tensors = {t["name"]: t for t in json.loads(out)["tensors"]}
+    assert tensors["transformer.wte.weight"]["aliases"] == ["lm_head.weight"] and "lm_head.weight" not in tensors
