@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", metavar="PNG",
                    help="save a picture of the window after loading, then exit (works offscreen)")
     _common(p)
+    parser.set_defaults(open_parser=p)
 
     p = sub.add_parser("inspect", prog="paramedit inspect",
                        help="list a checkpoint's tensors and how it fits a model",
@@ -287,7 +288,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version", "--self-test")):
         argv.insert(0, "open")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv[0] == "open":
+        # Options between the model spec and the checkpoint ("paramedit SPEC --model-kwargs '{}' CKPT")
+        # need intermixed parsing, which argparse offers for a parser without subcommands only.
+        open_parser = parser.get_default("open_parser")
+        args = open_parser.parse_intermixed_args(argv[1:], argparse.Namespace(command="open", self_test=False))
+    else:
+        args = parser.parse_args(argv)
     if args.self_test:
         if args.command is not None:
             parser.error("--self-test takes no command")

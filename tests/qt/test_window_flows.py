@@ -242,6 +242,10 @@ def test_screenshot_from_the_command_line(tmp_path, qapp):
     assert main(["--demo", "--screenshot", str(out)]) == 0
     image = QImage(str(out))
     assert not image.isNull() and (image.width(), image.height()) == (1400, 900)
+    # Options between the spec and the checkpoint, as the README's Hugging Face example writes them.
+    out.unlink()
+    assert main([demo_model_spec(), "--device", "cpu", str(demo_checkpoint()), "--screenshot", str(out)]) == 0
+    assert not QImage(str(out)).isNull()
 
 
 def test_opening_another_model_with_staged_edits_asks_first(window, qtbot, monkeypatch):
