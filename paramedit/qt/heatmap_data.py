@@ -236,12 +236,12 @@ def stats_text(summary: ValueSummary, full_shape: tuple[int, int], factor: tuple
     sampled = (rs, cs) != (1, 1)
     parts = ["{}×{}".format(*full_shape)]
     if sampled:
-        parts.append("sampled " + ", ".join(f"every {ordinal(k)} {axis}" for k, axis in ((rs, "row"), (cs, "col"))
-                                            if k > 1))
+        # Short: the line sits under a narrow plot; the tooltip says it in full.
+        parts.append("sample " + ", ".join(f"1/{k} {axis}" for k, axis in ((rs, "rows"), (cs, "cols")) if k > 1))
     if (fr, fc) != (1, 1):
         parts.append(f"shown 1:{fr}×{fc}")
     if summary.extremes is not None:
-        parts += [f"{'sample ' if sampled else ''}min {summary.extremes[0]:.4g}", f"max {summary.extremes[1]:.4g}"]
+        parts += [f"min {summary.extremes[0]:.4g}", f"max {summary.extremes[1]:.4g}"]
     parts += [f"{summary.n_nan} NaN (magenta)"] * bool(summary.n_nan)
     parts += [f"{summary.n_inf} ±Inf"] * bool(summary.n_inf)
     text = " · ".join(parts)
@@ -249,7 +249,7 @@ def stats_text(summary: ValueSummary, full_shape: tuple[int, int], factor: tuple
     if sampled:
         notes.append(f"sampled: the heatmap draws every {ordinal(rs)} row and every {ordinal(cs)} column of the "
                      "block; values between samples are not drawn, and levels, histogram, min and max come from "
-                     "the samples")
+                     "the samples. Tick 'every row' to read every value.")
     if (fr, fc) != (1, 1):
         notes.append("each pixel shows the value of largest |v| in its block")
     return text, "\n".join(notes)

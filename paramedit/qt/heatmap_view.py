@@ -105,7 +105,7 @@ class HeatmapView(QWidget):
 
     ``cellClicked(row, col)`` carries tensor indices (offsets, sampling and downsampling undone).
     ``resampleWanted`` says the plot grew or shrank enough that a sampled block should be
-    fetched again at the new :meth:`sampling_limits`.
+    fetched again at the new :meth:`sampling_limits`, or that "every row" was switched.
     """
 
     cellClicked = Signal(int, int)
@@ -141,6 +141,11 @@ class HeatmapView(QWidget):
         self._mode_combo.setToolTip("Diverging: white is 0, levels ±m. Sequential: min..max.")
         self._clip_check = QCheckBox("clip 99.5%", objectName="heatmapClip", checked=True)
         self._clip_check.setToolTip("Levels at the 99.5th percentile of |values| (off: the extremes)")
+        self._all_rows_check = QCheckBox("every row", objectName="heatmapEveryRow", checked=False)
+        self._all_rows_check.setToolTip(
+            "Off: a big tensor is drawn from an even sample of its rows and columns (fast, but a lone "
+            "outlier between samples is not drawn).\nOn: every value is read and each pixel shows the "
+            "largest |v| of its block, so no outlier or NaN is hidden (reads the whole slice).")
         # The title on a line of its own: a slice such as "encoder.0.weight[3, :, 1, :]" must be
         # readable whole, and the colour controls would squeeze it down to "encoder.0.we…".
         title_row = QHBoxLayout()
@@ -152,6 +157,7 @@ class HeatmapView(QWidget):
         controls.addStretch(1)
         controls.addWidget(self._mode_combo)
         controls.addWidget(self._clip_check)
+        controls.addWidget(self._all_rows_check)
         top = QVBoxLayout()
         top.setContentsMargins(4, 2, 4, 0)
         top.setSpacing(2)
@@ -222,7 +228,7 @@ class HeatmapView(QWidget):
         self._hover_label = QLabel(" ", objectName="heatmapHover")
         self._stats_label = QElidingLabel("", objectName="heatmapStats", styleSheet=muted)
         self._stats_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self._stats_label.setWordWrap(True)  # two lines rather than cut: "sampled every 130th row, …"
+        self._stats_label.setWordWrap(True)  # two lines rather than cut, where there is room
         bottom = QHBoxLayout()
         bottom.setContentsMargins(4, 0, 4, 0)
         bottom.addWidget(self._hover_label)
@@ -251,6 +257,7 @@ class HeatmapView(QWidget):
         # pyqtgraph view that late crashes (its items call back into a finalizing Python).
         self._mode_combo.currentTextChanged.connect(self._refresh_levels)
         self._clip_check.toggled.connect(self._refresh_levels)
+        self._all_rows_check.toggled.connect(self._every_row_toggled)
 
     # ----- public API -----------------------------------------------------------------------
     def set_values(
@@ -334,6 +341,17 @@ class HeatmapView(QWidget):
     def set_clip(self, clip: bool) -> None:
         """Clip levels at the 99.5th percentile (True) or use the extreme values (False)."""
         self._clip_check.setChecked(clip)
+
+    def every_row(self) -> bool:
+        """Whether the caller should hand over every value of the block (no strided sample)."""
+        return self._all_rows_check.isChecked()
+
+    def set_every_row(self, on: bool) -> None:
+        """Ask for every value (True) or a sample about the plot's size (False); see :meth:`every_row`."""
+        self._all_rows_check.setChecked(on)
+
+    def _every_row_toggled(self, _on: bool) -> None:
+        self.resampleWanted.emit()  # the caller fetches the block again, whole or sampled
 
     def levels(self) -> tuple[float, float]:
         """The current colour levels ``(low, high)``."""

@@ -257,10 +257,10 @@ class TensorEditorWidget(QWidget):
             return
         region = self.model.region_text()
         title = name if region == "[...]" else f"{name}{region}"
-        # Never the whole slice: a strided sample about the plot's size in pixels (a 50257 x 768
-        # embedding is read as every 126th row and 2nd column), so the cost is the screen's.
+        # Unless the user asks for every row: a strided sample about the plot's size in pixels (a
+        # 50257 x 768 embedding is read as every 126th row and 2nd column), so the cost is the screen's.
         shape = (self.model.rowCount(), self.model.columnCount())
-        steps = sampling_steps(shape, self.heatmap.sampling_limits())
+        steps = (1, 1) if self.heatmap.every_row() else sampling_steps(shape, self.heatmap.sampling_limits())
         try:
             if self.gradient_action.isChecked():
                 grad = session.tensor(name).grad

@@ -312,8 +312,8 @@ def test_strided_sample_maps_clicks_and_hover_to_the_tensor_rows_it_samples(view
     rect = view.image_item().mapRectToParent(view.image_item().boundingRect())
     assert (rect.left(), rect.top(), rect.width(), rect.height()) == (0, 20, 60, 98 * 7)
     # The stats line says that it shows a sample, and of what.
-    assert "sampled every 7th row, every 3rd col" in view._stats_label.text()
-    assert "sample min" in view._stats_label.text()
+    assert "sample 1/7 rows, 1/3 cols" in view._stats_label.text()
+    assert "every 7th row and every 3rd column" in view._stats_label.toolTip()
 
 
 def test_sampling_limits_follow_the_plot_size(view, qtbot):

@@ -125,3 +125,28 @@ def test_big_embedding_heatmap_reads_a_sample_about_the_plot_size(make_window, q
     sr, sc = heat.stride()
     expected = net.weight.detach()[::sr, ::sc].numpy()
     assert np.array_equal(heat.image_item().image, expected)
+
+
+def test_every_row_shows_an_outlier_the_sample_skips(make_window, qtbot):
+    """A NaN row and an outlier between sampled rows: drawn only when "every row" is ticked."""
+    torch.manual_seed(0)
+    net = torch.nn.Embedding(20000, 64)
+    window = make_window(paramedit.open_session(net))
+    select_tensor(window, qtbot, "weight")
+    editor, heat = window.editor, window.editor.heatmap
+    editor.refresh_heatmap_now()
+    step = heat.stride()[0]
+    assert step > 1
+    with torch.no_grad():  # rows the sample skips, in different blocks of the reduced image
+        net.weight[1].fill_(float("nan"))
+        net.weight[10 * step + 1, 3] = 1000.0
+    editor.refresh_heatmap_now()
+    assert not heat._nan_overlay.isVisible()
+    assert float(np.nanmax(heat.image_item().image)) < 1000.0
+    heat.set_every_row(True)  # as the checkbox does; the editor fetches the whole slice again
+    qtbot.waitUntil(lambda: heat.stride() == (1, 1), timeout=3000)
+    assert heat._nan_overlay.isVisible()
+    assert float(heat.image_item().image.max()) == 1000.0  # kept by the block-extreme reduction
+    assert "sample" not in heat._stats_label.text() and "max 1000" in heat._stats_label.text()
+    heat.set_every_row(False)
+    qtbot.waitUntil(lambda: heat.stride() != (1, 1), timeout=3000)
