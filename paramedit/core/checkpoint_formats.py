@@ -230,6 +230,16 @@ def _load_pickle(path: Path, fmt: str, trust: bool, notes: list[str]) -> tuple[o
     return obj, mapped, True
 
 
+def _torch_mapping(path: Path, entries: Mapping[object, object]) -> list[MappedFile]:
+    """torch's private mapping of ``path``, found from one of its tensors (samples are read
+    through the file, see :mod:`paramedit.core.mapped_reads`); empty when it cannot be found."""
+    for value in entries.values():
+        if isinstance(value, torch.Tensor) and value.layout == torch.strided and value.numel():
+            found = MappedFile.around(path, value.untyped_storage())
+            return [found] if found is not None else []
+    return []
+
+
 def _read_pickle_file(path: Path, fmt: str, trust: bool, container_key: str | None) -> _Read:
     notes: list[str] = []
     obj, mmapped, trusted = _load_pickle(path, fmt, trust, notes)
@@ -243,6 +253,7 @@ def _read_pickle_file(path: Path, fmt: str, trust: bool, container_key: str | No
     return _Read(
         entries=dict(chosen.entries), files=[path], metadata=metadata, container_key=chosen.key,
         other_containers=chosen.other_containers, trusted=trusted, mmapped=mmapped, notes=notes,
+        mapped_files=_torch_mapping(path, chosen.entries) if mmapped else [],
     )  # fmt: skip
 
 

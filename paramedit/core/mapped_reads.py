@@ -50,13 +50,38 @@ class MappedFile:
     read).
     """
 
-    def __init__(self, path: str | Path, storage: torch.UntypedStorage) -> None:
+    def __init__(self, path: str | Path, storage: torch.UntypedStorage, *, base: int | None = None,
+                 nbytes: int | None = None) -> None:
         self.path = Path(path)
         self.storage = storage
-        self.base = storage.data_ptr()
-        self.nbytes = storage.nbytes()
+        self.base = storage.data_ptr() if base is None else base
+        self.nbytes = storage.nbytes() if nbytes is None else nbytes
         self.fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         weakref.finalize(self, os.close, self.fd)
+
+    @classmethod
+    def around(cls, path: str | Path, storage: torch.UntypedStorage) -> MappedFile | None:
+        """The mapping of all of ``path`` that holds ``storage`` (one of ``torch.load(mmap=True)``'s
+        storages, a slice of its private mapping of the whole file), or None when this process's
+        maps do not show one (not Linux, not mapped, another file)."""
+        ptr = storage.data_ptr()
+        try:
+            info = os.stat(path)
+            lines = Path("/proc/self/maps").read_text().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            fields = line.split(maxsplit=5)
+            if len(fields) < 6 or "-" not in fields[0]:
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            if start <= ptr < end:
+                # The file must be this one (same inode), mapped from its first byte on.
+                if int(fields[4]) != info.st_ino or int(fields[2], 16) > start:
+                    return None
+                base = start - int(fields[2], 16)
+                return cls(path, storage, base=base, nbytes=info.st_size)
+        return None
 
     def holds(self, t: torch.Tensor) -> bool:
         """Whether ``t``'s elements lie in this mapping."""

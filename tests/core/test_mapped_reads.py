@@ -18,21 +18,28 @@ from safetensors.torch import save_file
 import paramedit
 from paramedit.core import mapped_reads
 from paramedit.core.mapped_reads import read_through_file
+from paramedit.core.saving import save_tensors
 
 pytestmark = pytest.mark.skipif(mapped_reads._PAGEMAP is None, reason="needs /proc/self/pagemap (Linux)")
 
 
-@pytest.fixture
-def ckpt(tmp_path: Path) -> Path:
+@pytest.fixture(params=["safetensors", "pt"])
+def ckpt(tmp_path: Path, request) -> Path:
+    """The same tensors as a safetensors file (mapped by paramedit) and as a torch.save zip
+    (mapped by ``torch.load(mmap=True)``)."""
     g = torch.Generator().manual_seed(0)
-    path = tmp_path / "big.safetensors"
-    save_file({
+    tensors = {
         "emb": torch.randn(4000, 96, generator=g),
         "half": torch.randn(300, 64, generator=g).to(torch.bfloat16),
         "ids": torch.randint(-9, 9, (500, 40), generator=g),
         "flags": torch.rand(200, 30, generator=g) > 0.5,
         "conv": torch.randn(16, 8, 5, 5, generator=g),
-    }, str(path))  # fmt: skip
+    }
+    path = tmp_path / f"big.{request.param}"
+    if request.param == "pt":
+        torch.save(tensors, path)
+    else:
+        save_file(tensors, str(path))
     return path
 
 
@@ -113,10 +120,11 @@ def test_staged_values_are_overlaid_on_a_file_read(ckpt) -> None:
 
 def test_a_file_replaced_on_disk_does_not_change_what_the_session_shows(ckpt) -> None:
     s = paramedit.open_session(checkpoint=ckpt)
+    assert s.checkpoint.mapped_files, "the checkpoint's mapping was not found"
     before = s.tensor("emb").detach()[::37, ::3].clone()
     s.save(ckpt)  # renames a new file over the path: the session keeps reading the one it mapped
-    other = ckpt.with_name("other.safetensors")
-    save_file({"emb": torch.zeros(4000, 96)}, str(other))
+    other = ckpt.with_name("other" + ckpt.suffix)
+    save_tensors({"emb": torch.zeros(4000, 96)}, other)
     os.replace(other, ckpt)
     values, _ = s.preview("emb", "[::37, ::3]")
     assert torch.equal(values, before)
@@ -138,10 +146,11 @@ def test_dense_regions_and_copied_tensors_use_memory(ckpt, preads) -> None:
     assert read_through_file(torch.randn(50, 50)[::2], s.checkpoint.mapped_files) is None  # not mapped
 
 
-def test_a_sample_of_a_mapped_embedding_keeps_it_mostly_unmapped(tmp_path) -> None:
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_a_sample_of_a_mapped_embedding_keeps_it_mostly_unmapped(tmp_path, suffix) -> None:
     """The cost in pages of the file's mapping: a 400-row sample leaves the rest unmapped."""
-    path = tmp_path / "emb.safetensors"
-    save_file({"emb": torch.randn(40000, 256)}, str(path))  # 41 MB
+    path = tmp_path / f"emb{suffix}"
+    save_tensors({"emb": torch.randn(40000, 256)}, path)  # 41 MB
     s = paramedit.open_session(checkpoint=path)
     resident_before = _resident_bytes_of(path)
     values, _ = s.preview("emb", "[::100, ::2]")
