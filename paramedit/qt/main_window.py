@@ -66,6 +66,8 @@ class MainWindow(QMainWindow):
         self._build_layout()
         build_menus(self, self.acts)
         self.addToolBar(build_toolbar(self, self.acts))
+        # Opaque, so a long message ends cleanly at the device label instead of running beneath it.
+        self.status_info.setAutoFillBackground(True)
         self.statusBar().addPermanentWidget(self.status_info)
         self._connect()
         self.files.rebuild_recent_menu()
@@ -238,6 +240,7 @@ class MainWindow(QMainWindow):
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, MESSAGE_MS)
+        self.statusBar().setToolTip(text)  # a long message is cut at the device label: hover reads it all
 
     # ------------------------------------------------------------------ background jobs
     def _job_started(self, label: str, cancellable: bool) -> None:

@@ -62,7 +62,7 @@ class StatusInfoWidget(QWidget):
         self.device_label = QLabel("", objectName="deviceLabel")
         self.memory_label = QLabel("", objectName="memoryLabel")
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 6, 0)
+        layout.setContentsMargins(16, 0, 6, 0)  # a gap before a long message is cut off
         layout.setSpacing(10)
         for widget in (self.busy_label, self.progress, self.cancel_button, self.device_label, self.memory_label):
             layout.addWidget(widget)
