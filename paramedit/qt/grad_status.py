@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPen, QPixmap
 
 from paramedit.core.backward_check import BackwardReport, ParamGrad
 
@@ -24,7 +24,7 @@ COLORS = {
     GradStatus.FROZEN: "#9aa0a6",
 }
 
-_icons: dict[GradStatus, QIcon] = {}
+_icons: dict[tuple[GradStatus, bool], QIcon] = {}
 
 
 def grad_status(param: ParamGrad) -> GradStatus:
@@ -40,9 +40,10 @@ def statuses(report: BackwardReport | None) -> dict[str, GradStatus]:
     return {} if report is None else {p.name: grad_status(p) for p in report.params}
 
 
-def status_icon(status: GradStatus) -> QIcon | None:
-    """A small filled dot in the status colour (None without a QGuiApplication to paint it)."""
-    icon = _icons.get(status)
+def status_icon(status: GradStatus, *, stale: bool = False) -> QIcon | None:
+    """A small dot in the status colour: filled, or a ring when ``stale`` (the weights changed
+    since the check). None without a QGuiApplication to paint it."""
+    icon = _icons.get((status, stale))
     if icon is None:
         if QGuiApplication.instance() is None:
             return None
@@ -50,9 +51,15 @@ def status_icon(status: GradStatus) -> QIcon | None:
         pixmap.fill(Qt.GlobalColor.transparent)
         painter = QPainter(pixmap)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(COLORS[status]))
-        painter.drawEllipse(1, 1, 10, 10)
+        colour = QColor(COLORS[status])
+        if stale:
+            painter.setPen(QPen(colour, 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawEllipse(2, 2, 8, 8)
+        else:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(colour)
+            painter.drawEllipse(1, 1, 10, 10)
         painter.end()
-        icon = _icons[status] = QIcon(pixmap)
+        icon = _icons[status, stale] = QIcon(pixmap)
     return icon

@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
 
     def _weights_changed(self, _record: object, _checks: list) -> None:
         self.backward_panel.mark_stale()  # the last check's gradients belong to the old weights
+        self.tree.tree_model.mark_backward_stale()
 
     def _verified(self, what: str, checks: list) -> None:
         self.staged_panel.show_verification(what, checks)

@@ -61,6 +61,7 @@ class ParameterTreeModel(QAbstractItemModel):
         self._staged: set[str] = set()
         self._edited: set[str] = set()
         self._grad: dict[str, GradStatus] = {}
+        self._grad_stale = False  # the weights changed since the check these statuses come from
         self._not_loaded: dict[str, str] = {}  # name -> why the checkpoint did not fill it
 
     # ------------------------------------------------------------------ feeding it
@@ -69,7 +70,7 @@ class ParameterTreeModel(QAbstractItemModel):
         self._session = session
         self._root = _Node("", "", None)
         self._by_name = {}
-        self._grad, self._not_loaded = {}, {}
+        self._grad, self._not_loaded, self._grad_stale = {}, {}, False
         if session is not None:
             for name, info in session.infos().items():
                 self._insert(name, info)
@@ -113,7 +114,17 @@ class ParameterTreeModel(QAbstractItemModel):
 
     def set_backward_report(self, report: BackwardReport | None) -> None:
         self._grad = statuses(report)
+        self._grad_stale = False
         self._emit_all_changed(self._root)
+
+    def mark_backward_stale(self) -> None:
+        """The weights changed since the check: its icons become rings, its tooltips say so."""
+        if self._grad and not self._grad_stale:
+            self._grad_stale = True
+            self._emit_all_changed(self._root)
+
+    def backward_stale(self) -> bool:
+        return self._grad_stale
 
     def _emit_all_changed(self, node: _Node) -> None:
         if node.children:
@@ -203,7 +214,7 @@ class ParameterTreeModel(QAbstractItemModel):
         if role == MARKER_ROLE:
             return marker
         if role == Qt.ItemDataRole.DecorationRole and col == 0 and status is not None:
-            return status_icon(status)
+            return status_icon(status, stale=self._grad_stale)
         if role == Qt.ItemDataRole.BackgroundRole and marker:
             return STAGED_BRUSH if marker == "staged" else EDITED_BRUSH
         if role == Qt.ItemDataRole.ForegroundRole:
@@ -260,5 +271,6 @@ class ParameterTreeModel(QAbstractItemModel):
         elif marker == "edited":
             lines.append("edited by a commit in this session")
         if status is not None:
-            lines.append(f"gradient: {status.value}")
+            lines.append(f"gradient: {status.value}"
+                         + (" (from before the last change: run the check again)" if self._grad_stale else ""))
         return "<br>".join(lines)

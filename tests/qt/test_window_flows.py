@@ -144,10 +144,12 @@ def test_backward_button_shows_results_icons_and_verdict(window, qtbot):
     type_into_cell(window, qtbot, 0, 0, "0.5")
     action(window, "commitAction").trigger()
     assert panel.is_stale() and "changed since this check" in panel.verdict_text()
+    assert tree.backward_stale()
+    assert "from before the last change" in tree.index_for_name("embed.weight").data(Qt.ItemDataRole.ToolTipRole)
     assert panel.table.rowCount() == len(report.params)
     with qtbot.waitSignal(window.backwardShown, timeout=20000):
         action(window, "backwardAction").trigger()
-    assert not panel.is_stale()
+    assert not panel.is_stale() and not tree.backward_stale()
 
 
 def test_backward_asks_for_an_input_once_per_session(make_window, qtbot, monkeypatch):
