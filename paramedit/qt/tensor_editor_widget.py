@@ -7,6 +7,7 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -44,6 +45,10 @@ class TensorEditorWidget(QWidget):
         self._session: Session | None = None
         self.header = QLabel("", objectName="tensorHeader", textFormat=Qt.TextFormat.RichText)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # It may be cut on a narrow window rather than make the whole window wider (its full text
+        # is its tooltip).
+        self.header.setMinimumWidth(120)
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.slice_controls = SliceControlsWidget(self)
         self.slice_controls.sliceChanged.connect(self._slice_changed)
 
@@ -248,6 +253,7 @@ class TensorEditorWidget(QWidget):
         if info.read_only:
             text += f"&nbsp;&nbsp;<span style='color:#b3261e'>read-only: {info.read_only}</span>"
         self.header.setText(text)
+        self.header.setToolTip(text)
 
     def refresh_heatmap_now(self) -> None:
         self._heatmap_timer.stop()
