@@ -19,12 +19,12 @@ from tests.qt.window_helpers import action, select_tensor, table_text
 
 def test_layout_and_recent_files_survive_a_restart(make_window, demo_session, qtbot, tmp_path):
     first = make_window(demo_session)
-    # The offscreen screen is 800 x 800 and the window at least 839 wide: a restored width is
-    # clamped to the screen, so only what depends on the height is compared exactly.
-    first.resize(first.width(), 640)
-    qtbot.waitUntil(lambda: first.height() == 640, timeout=2000)
+    # Inside the offscreen platform's 800 x 800 screen, so the restored geometry is not clamped.
+    first.resize(760, 640)
+    qtbot.waitUntil(lambda: (first.width(), first.height()) == (760, 640), timeout=2000)
+    first.main_splitter.setSizes([300, 460])
     first.right_splitter.setSizes([250, 300])
-    split = first.right_splitter.sizes()[0]
+    split = (first.main_splitter.sizes()[0], first.right_splitter.sizes()[0])
     gui_settings.add_recent_entry(gui_settings.RecentEntry("net.py:Net", str(tmp_path / "a.pt")))
     gui_settings.add_recent_entry(gui_settings.RecentEntry(None, str(tmp_path / "b.safetensors")))
     first.close()  # no edits: closes without asking, and saves the layout
@@ -32,8 +32,9 @@ def test_layout_and_recent_files_survive_a_restart(make_window, demo_session, qt
     assert stored.value("window/geometry") is not None and stored.value("window/main_splitter") is not None
 
     second = make_window(paramedit.open_session(torch.nn.Linear(3, 2)))
-    assert second.height() == 640
-    assert abs(second.right_splitter.sizes()[0] - split) <= 2
+    assert (second.width(), second.height()) == (760, 640)
+    assert abs(second.main_splitter.sizes()[0] - split[0]) <= 2
+    assert abs(second.right_splitter.sizes()[0] - split[1]) <= 2
     labels = [a.text() for a in second.acts.recent_menu.actions() if a.text()]
     assert labels[0].startswith("b.safetensors") and any("a.pt" in text for text in labels[1:])
 
