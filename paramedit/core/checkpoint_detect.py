@@ -263,15 +263,20 @@ def resolve_folder(folder: Path) -> FolderChoice:
 def folder_save_target(target: Path) -> Path:
     """The file a save into folder ``target`` must write: the one a loader reads from there.
 
-    Saving into a ``save_pretrained`` folder that holds ``model.safetensors`` replaces that
-    file; writing a sharded set beside it would leave the edit where transformers (and
-    paramedit) never look. A folder with an index, or with no checkpoint yet, gets a set
-    (``target`` itself is returned); so does anything that is not a folder.
+    Saving into a ``save_pretrained`` folder that holds ``model.safetensors`` (or
+    ``pytorch_model.bin``) replaces that file, as ``save_pretrained`` would; writing a sharded
+    set beside it would leave the edit where transformers (and paramedit) never look. Any other
+    folder, one with an index, or one with no checkpoint yet gets a set (``target`` itself is
+    returned); so does anything that is not a folder.
     """
     if not target.is_dir():
         return target
     try:
-        chosen = resolve_folder(target).file
+        choice = resolve_folder(target)
     except CheckpointError:
         return target  # nothing to read there yet (or several candidates): a sharded set
-    return target if chosen.name.endswith(".index.json") else chosen
+    # Only a Hugging Face folder's own weights file: any other checkpoint in the folder (a
+    # training run's checkpoint.pt with its optimizer state) is not ours to replace.
+    if not choice.is_hf or choice.file.name.endswith(".index.json"):
+        return target
+    return choice.file

@@ -42,6 +42,19 @@ def _open_pagemap() -> int | None:
 _PAGEMAP = _open_pagemap()
 
 
+def _reopen_pagemap_in_child() -> None:
+    # A forked child inherits the descriptor of its parent's pagemap: it would check the
+    # parent's pages and miss its own writes.
+    global _PAGEMAP
+    if _PAGEMAP is not None:
+        os.close(_PAGEMAP)
+    _PAGEMAP = _open_pagemap()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reopen_pagemap_in_child)
+
+
 class MappedFile:
     """One file mapped privately into a storage; reads its bytes again with ``pread``.
 
@@ -51,13 +64,19 @@ class MappedFile:
     """
 
     def __init__(self, path: str | Path, storage: torch.UntypedStorage, *, base: int | None = None,
-                 nbytes: int | None = None) -> None:
+                 nbytes: int | None = None, mapped: os.stat_result | None = None) -> None:
+        """``mapped``: the file's ``stat`` from before it was mapped; a different file now at
+        ``path`` (renamed over it in between) raises OSError rather than be read for the old one."""
         self.path = Path(path)
         self.storage = storage
         self.base = storage.data_ptr() if base is None else base
         self.nbytes = storage.nbytes() if nbytes is None else nbytes
         self.fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         weakref.finalize(self, os.close, self.fd)
+        if mapped is not None:
+            now = os.fstat(self.fd)
+            if (now.st_dev, now.st_ino, now.st_mtime_ns) != (mapped.st_dev, mapped.st_ino, mapped.st_mtime_ns):
+                raise OSError(f"{self.path} changed while it was being opened")
 
     @classmethod
     def around(cls, path: str | Path, storage: torch.UntypedStorage) -> MappedFile | None:
@@ -80,7 +99,10 @@ class MappedFile:
                 if int(fields[4]) != info.st_ino or int(fields[2], 16) > start:
                     return None
                 base = start - int(fields[2], 16)
-                return cls(path, storage, base=base, nbytes=info.st_size)
+                try:
+                    return cls(path, storage, base=base, nbytes=info.st_size, mapped=info)
+                except OSError:
+                    return None
         return None
 
     def holds(self, t: torch.Tensor) -> bool:
@@ -128,11 +150,14 @@ def read_through_file(view: torch.Tensor, files: Iterable[MappedFile]) -> torch.
         return None
     if view.layout != torch.strided or view.is_quantized or view.is_conj() or view.is_neg() or _PAGEMAP is None:
         return None
+    if any(n > 1 and st == 0 for n, st in zip(view.shape, view.stride(), strict=True)):
+        return None  # an expanded (broadcast) tensor: its rows overlap, memory reads them as well
     mapped = next((f for f in files if f.holds(view)), None)
     if mapped is None:
         return None
     # Innermost dim last: a transposed slice reads along the file's rows, not across them.
-    order = sorted(range(view.ndim), key=lambda d: -view.stride(d))
+    # Dims of size 1 go outermost: their stride is arbitrary and says nothing about layout.
+    order = sorted(range(view.ndim), key=lambda d: (view.shape[d] != 1, -view.stride(d)))
     v = view.permute(order)
     shape, strides, item = tuple(v.shape), v.stride(), v.element_size()
     n, step = shape[-1], strides[-1]

@@ -200,6 +200,7 @@ def map_safetensors(path: str | Path) -> MappedSafetensors:
     if sys.byteorder != "little":
         return _read_with_library(header, "this machine is big-endian; safetensors data is little-endian")
     try:
+        before = path.stat()
         storage = torch.UntypedStorage.from_file(str(path), shared=False, nbytes=header.file_size)
     except (RuntimeError, OSError) as exc:
         return _read_with_library(header, f"could not memory-map the file ({str(exc).splitlines()[0] if str(exc) else exc})")
@@ -225,7 +226,7 @@ def map_safetensors(path: str | Path) -> MappedSafetensors:
             f"copied into memory instead of mapped: {', '.join(copied[:5])}"
         )
     try:
-        file: MappedFile | None = MappedFile(path, storage)
+        file: MappedFile | None = MappedFile(path, storage, mapped=before)
     except OSError:
         file = None  # readable a moment ago; without it, samples are read through the mapping
     return MappedSafetensors(header, tensors, mapped=True, notes=notes, file=file)

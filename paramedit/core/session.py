@@ -86,7 +86,9 @@ class Session:
         self._snapshots: dict[str, torch.Tensor] = {}
         self._reference: LoadedCheckpoint | None = None
         self.last_backward: BackwardReport | None = None
-        self._check_grads: list[weakref.ref[torch.Tensor]] = []  # the gradients the last check left
+        # The gradients the last check left, with their version: one the user has since
+        # accumulated into or changed in place (its version moved on) is theirs, not ours.
+        self._check_grads: list[tuple[weakref.ref[torch.Tensor], int]] = []
         self.unsaved = False
         self._identity = self._identity_snapshot()
 
@@ -447,11 +449,12 @@ class Session:
                 self.input_exprs = list(input_exprs)
         params = {n: t for n, t in self._store.tensors.items() if self._store.kinds.get(n) == "parameter"}
         # Ids, not tensors: holding the old gradients here would keep their memory alive.
-        left = {id(g) for g in (ref() for ref in self._check_grads) if g is not None}
+        left = {id(g) for g, version in ((ref(), v) for ref, v in self._check_grads)
+                if g is not None and g._version == version}
         report = run_backward_check(self.model, inputs, names=params, slots=self._slots,
                                     reduction=reduction, train_mode=train_mode, disposable=left)
         # Weak references: a user who clears .grad frees the memory; we only recognise our own.
-        self._check_grads = [weakref.ref(p.grad) for p in params.values() if p.grad is not None]
+        self._check_grads = [(weakref.ref(p.grad), p.grad._version) for p in params.values() if p.grad is not None]
         self.last_backward = report
         self.events.emit("backward_done", report=report)
         return report

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
+import shiboken6
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from paramedit.core.errors import ParameditError, UntrustedCheckpointError
@@ -50,6 +51,8 @@ def show_error(parent: QWidget | None, title: str, error: BaseException | str,
         message = error
     log.error("%s: %s", title, message)
     # A failure in painting code repeats on every paint: one dialog says how often, not hundreds.
+    # (A dialog whose parent window was deleted is gone without a "finished": forget it.)
+    open_error_dialogs[:] = [box for box in open_error_dialogs if shiboken6.isValid(box)]
     for box in open_error_dialogs:
         if box.property("errorKey") == (title, message):
             count = int(box.property("errorCount")) + 1

@@ -426,6 +426,28 @@ def test_saving_into_a_save_pretrained_folder_replaces_the_file_transformers_rea
     assert torch.equal(reloaded.transformer.wte.weight[4], gpt2.transformer.wte.weight[4])
 
 
+def test_saving_into_a_folder_never_replaces_a_checkpoint_that_is_not_a_hugging_face_one(tmp_path: Path) -> None:
+    """Found by a review: the rule above must not overwrite a training run's checkpoint.pt."""
+    import paramedit
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    run_state = {"model": {"w": torch.ones(3)}, "optimizer": {"step": torch.tensor(7)}, "epoch": 7}
+    torch.save(run_state, folder / "checkpoint.pt")
+    (folder / "best.pth.tar").write_bytes(b"not ours")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    s = paramedit.open_session(checkpoint=_plain_checkpoint(tmp_path))
+    written = s.save(folder)
+    assert written.name.endswith(".index.json")  # a sharded set beside them, as before
+    assert all((folder / name).read_bytes() == data for name, data in before.items())
+
+
+def _plain_checkpoint(tmp_path: Path) -> Path:
+    path = tmp_path / "src.pt"
+    torch.save({"w": torch.zeros(3)}, path)
+    return path
+
+
 def test_transformers_save_pretrained_sharded(tmp_path: Path, gpt2: nn.Module) -> None:
     gpt2.save_pretrained(tmp_path / "gpt2", max_shard_size="50KB")
 

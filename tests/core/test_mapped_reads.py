@@ -9,6 +9,8 @@ asserted are bytes read and resident pages of the file's mapping, not times.
 from __future__ import annotations
 
 import os
+import select
+import signal
 from pathlib import Path
 
 import pytest
@@ -167,3 +169,50 @@ def _resident_bytes_of(path: Path) -> int:
         elif current and fields[0] == "Rss:":
             total += int(fields[1]) * 1024
     return total
+
+
+def test_an_expanded_tensor_is_read_from_memory(tmp_path, preads) -> None:
+    """Found by a review: torch.save keeps a broadcast tensor's zero stride; reading its rows
+    through the file raised "slice step cannot be zero"."""
+    path = tmp_path / "expanded.pt"
+    row = torch.randn(1, 96)
+    torch.save({"b": row.expand(4000, 96), "c": torch.randn(6, 1, 50)}, path)
+    s = paramedit.open_session(checkpoint=path)
+    for name, index in (("b", "[0:64, 0:16]"), ("b", "[::37, ::3]"), ("c", "[::2, :, ::3]"), ("c", "[:, 0, ::2]")):
+        values, _ = s.preview(name, index)
+        assert torch.equal(values, s.tensor(name).detach()[s.region(name, index).index]), (name, index)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_checks_its_own_pages(ckpt) -> None:
+    """Found by a review: the child inherited the parent's pagemap and missed its own writes."""
+    s = paramedit.open_session(checkpoint=ckpt)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write, then report whether a preview sees it
+        try:
+            os.close(read)
+            with torch.no_grad():
+                s.tensor("emb")[37, :] = 7.0
+            values, _ = s.preview("emb", "[::37, ::3]")
+            os.write(write, b"ok" if bool((values[1] == 7.0).all()) else b"stale")
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)  # never hang the suite on a stuck child
+    answer = os.read(read, 16) if ready else b"(no answer in 60 s)"
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert answer == b"ok"
+
+
+def test_a_file_renamed_over_the_path_while_opening_is_not_read_for_the_old_one(tmp_path) -> None:
+    path = tmp_path / "a.safetensors"
+    save_file({"w": torch.randn(10, 10)}, str(path))
+    mapped_stat = path.stat()
+    save_file({"w": torch.zeros(10, 10)}, str(tmp_path / "b.safetensors"))
+    os.replace(tmp_path / "b.safetensors", path)
+    with pytest.raises(OSError, match="changed while it was being opened"):
+        mapped_reads.MappedFile(path, torch.UntypedStorage(8), mapped=mapped_stat)

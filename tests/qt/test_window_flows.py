@@ -373,3 +373,18 @@ def test_a_failing_item_model_shows_one_dialog_and_the_window_keeps_working(make
         assert float(window.session.tensor("mlp.2.bias").detach()[0]) == 0.25
     finally:
         sys.excepthook = previous
+
+
+def test_errors_still_show_after_a_dialog_went_with_its_window(qtbot):
+    """Found by a review: a dialog deleted with its parent stayed in the list and broke every
+    later error dialog (RuntimeError: Internal C++ object already deleted)."""
+    import shiboken6
+    from PySide6.QtWidgets import QWidget
+
+    parent = QWidget()
+    first = error_dialog.show_error(parent, "Boom", "the same message")
+    shiboken6.delete(parent)  # the window goes, taking its dialog, without a "finished"
+    assert not shiboken6.isValid(first)
+    second = error_dialog.show_error(None, "Boom", "the same message")
+    assert shiboken6.isValid(second) and second.text() == "the same message"
+    second.close()

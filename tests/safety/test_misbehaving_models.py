@@ -555,3 +555,25 @@ def test_a_failing_check_after_a_check_leaves_no_stale_gradients() -> None:
     with pytest.raises(BackwardCheckError):
         s.run_backward(inputs=(torch.randn(3, 5),))
     assert net.weight.grad is None and net.bias.grad is None  # as documented: dropped, not restored
+
+
+@pytest.mark.parametrize("change", ["accumulate", "scale", "zero"])
+def test_gradients_the_user_changed_after_a_check_are_theirs_and_restored(change) -> None:
+    """Found by a review: accumulating into a check's gradient keeps its id; it must still be kept."""
+    torch.manual_seed(0)
+    net = nn.Linear(4, 2)
+    s = paramedit.open_session(net)
+    s.run_backward(inputs=(torch.randn(3, 4),))
+    if change == "accumulate":
+        net(torch.randn(3, 4)).sum().backward()  # AccumulateGrad adds into the same tensor
+    elif change == "scale":
+        net.weight.grad.mul_(0.5)
+    else:
+        net.zero_grad(set_to_none=False)
+    before = {n: (p.grad, p.grad.clone()) for n, p in net.named_parameters()}
+    with pytest.raises(BackwardCheckError):
+        s.run_backward(inputs=(torch.randn(3, 5),))
+    for n, p in net.named_parameters():
+        if change == "scale" and n == "bias":
+            continue  # untouched since the check: the check's own, dropped as documented
+        assert p.grad is before[n][0] and torch.equal(p.grad, before[n][1]), n
