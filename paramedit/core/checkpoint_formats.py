@@ -68,7 +68,8 @@ class LoadedCheckpoint:
     # (st_dev, st_ino, st_mtime_ns) of each mapped file, taken before mapping it: a saver reuses a
     # file byte for byte only if it is still the one that was read.
     file_ids: dict[Path, tuple[int, int, int]] = field(default_factory=dict)
-    # The mappings of mapped safetensors files: samples of untouched tensors are read from them.
+    # This process's private mappings of the files (safetensors, torch.load(mmap=True)): samples
+    # of their tensors are read through the files, see mapped_reads.
     mapped_files: list[MappedFile] = field(default_factory=list)
 
 

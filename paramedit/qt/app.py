@@ -105,7 +105,17 @@ def _screenshot(app: QApplication, window: MainWindow, request: LoadRequest, pat
     window.resize(*SCREENSHOT_SIZE)
     window.show()
     # The error, if any, is printed once below as the command's own; not also as a log line.
-    logging.getLogger("paramedit.qt").setLevel(logging.CRITICAL)
+    # Only while loading: main() may be called again in the same process (tests, scripts).
+    logger = logging.getLogger("paramedit.qt")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return _load_and_grab(app, window, request, path)
+    finally:
+        logger.setLevel(level)
+
+
+def _load_and_grab(app: QApplication, window: MainWindow, request: LoadRequest, path: Path) -> int:
     loop = QEventLoop()
     outcome: dict[str, str] = {}
 
