@@ -6,6 +6,7 @@ It also finds the classic mistake paramedit exists to prevent: an attribute that
 
 from __future__ import annotations
 
+import inspect
 import math
 import traceback
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from paramedit.core.errors import BackwardCheckError
+from paramedit.core.input_builder import ForwardInputs, move_to
 
 
 @dataclass
@@ -27,6 +29,12 @@ class ParamGrad:
     has_grad: bool
     grad_norm: float | None
     finite: bool
+
+    @property
+    def zero(self) -> bool:
+        """A gradient arrived, finite, and exactly zero everywhere: the parameter is connected,
+        but this input and loss give it no signal (e.g. everything after a zeroed layer)."""
+        return self.has_grad and self.finite and self.grad_norm == 0.0
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -49,18 +57,36 @@ class BackwardReport:
         return [p for p in self.params if p.requires_grad]
 
     @property
+    def zero_grad(self) -> list[str]:
+        """Trainable parameters whose gradient is exactly zero everywhere (connected, no signal)."""
+        return [p.name for p in self.params if p.requires_grad and p.zero]
+
+    @property
     def ok(self) -> bool:
+        """Every trainable parameter got a finite gradient and none was replaced (zeros allowed)."""
         return not self.missing_grad and not self.replaced
 
+    @property
+    def strict_ok(self) -> bool:
+        """:attr:`ok`, and no trainable parameter's gradient is exactly zero."""
+        return self.ok and not self.zero_grad
+
     def verdict(self) -> str:
-        """One sentence for the status line and the CLI."""
+        """One sentence for the status line and the CLI: never calls a zero gradient a pass."""
         n = len(self.trainable)
         if self.replaced:
             return f"{len(self.replaced)} parameter(s) are no longer nn.Parameters: {', '.join(self.replaced)}"
+        zero = self.zero_grad
         if not self.missing_grad:
-            return f"all {n} trainable parameters received finite gradients"
-        return (f"{len(self.missing_grad)} of {n} trainable parameters did not receive a finite gradient: "
-                f"{', '.join(self.missing_grad)}")
+            if not zero:
+                return f"all {n} trainable parameters received finite, non-zero gradients"
+            return (f"all {n} trainable parameters received finite gradients, but {len(zero)} of them are exactly "
+                    f"zero (connected, but this input and loss give them no signal): {_few(zero)}")
+        text = (f"{len(self.missing_grad)} of {n} trainable parameters did not receive a finite gradient: "
+                f"{_few(self.missing_grad)}")
+        if zero:
+            text += f"; {len(zero)} more got a gradient that is exactly zero: {_few(zero)}"
+        return text
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -69,7 +95,13 @@ class BackwardReport:
             "params": [p.as_json() for p in self.params],
             "missing_grad": list(self.missing_grad),
             "replaced": list(self.replaced),
+            "zero_grad": self.zero_grad,
         }
+
+
+def _few(names: list[str], n: int = 8) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f", … ({len(names) - n} more)" if len(names) > n else "")
 
 
 @dataclass(frozen=True)
@@ -122,23 +154,28 @@ def floating_outputs(out: Any, _depth: int = 0) -> list[torch.Tensor]:
     return found
 
 
-def move_inputs(value: Any, device: torch.device) -> Any:
-    """Move every tensor in nested inputs to ``device``."""
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, Mapping):
-        return {k: move_inputs(v, device) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return type(value)(move_inputs(v, device) for v in value)
-    return value
-
-
 def _forward(model: nn.Module, inputs: Any) -> Any:
+    if isinstance(inputs, ForwardInputs):
+        return inputs.call(model)
     if isinstance(inputs, Mapping):
         return model(**inputs)
     if isinstance(inputs, (tuple, list)):
         return model(*inputs)
     return model(inputs)
+
+
+def forward_hint(model: nn.Module) -> str:
+    """What ``forward`` takes, to say how to pass it (keyword inputs are ``name=EXPR``)."""
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return ""
+    names = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if not names:
+        return ""
+    shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+    return (f" (its forward takes {shown}; give inputs in that order, or by name as "
+            "--input 'name=EXPR', e.g. --input 'attention_mask=int(ones(1, 16))')")
 
 
 def grad_norm(grad: torch.Tensor) -> tuple[float, bool]:
@@ -194,10 +231,11 @@ def run_backward_check(
         model.train(train_mode)
         with torch.enable_grad():
             try:
-                out = _forward(model, move_inputs(inputs, device))
+                out = _forward(model, move_to(inputs, device))
             except (Exception, SystemExit) as exc:
                 raise BackwardCheckError(
-                    f"the model's forward raised {type(exc).__name__}: {exc}", details=traceback.format_exc()
+                    f"the model's forward raised {type(exc).__name__}: {exc}{forward_hint(model)}",
+                    details=traceback.format_exc(),
                 ) from exc
             tensors = [t for t in floating_outputs(out) if t.requires_grad]
             if not tensors:

@@ -49,6 +49,8 @@ class SelectedContainer:
     other_containers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     module_type: str | None = None
+    #: The keys from the file's top level down to ``entries`` (``()``: the top level itself).
+    path: tuple[str, ...] = ()
 
 
 def _tensor_count(value: object) -> int:
@@ -77,21 +79,22 @@ def _rank(path: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(CONTAINER_KEYS.index(k) if k in CONTAINER_KEYS else len(CONTAINER_KEYS) for k in path)
 
 
-def _resolve_key(root: object, dotted: str) -> object | None:
-    """Follow a dotted key; a key may itself contain dots, so try the longest match first."""
+def _resolve_key(root: object, dotted: str) -> tuple[object, tuple[str, ...]] | None:
+    """Follow a dotted key to (value, path of keys); a key may itself contain dots, so the
+    longest match is tried first."""
     if dotted == "":
-        return root
+        return root, ()
     if not isinstance(root, Mapping):
         return None
     if dotted in root:
-        return root[dotted]
+        return root[dotted], (dotted,)
     parts = dotted.split(".")
     for cut in range(len(parts) - 1, 0, -1):
         head = ".".join(parts[:cut])
         if head in root:
             found = _resolve_key(root[head], ".".join(parts[cut:]))
             if found is not None:
-                return found
+                return found[0], (head, *found[1])
     return None
 
 
@@ -131,7 +134,8 @@ def select_container(obj: object, *, source: Path, container_key: str | None = N
     names = [_describe(p) for p, _ in found]
 
     if container_key is not None:
-        chosen = _resolve_key(obj, container_key)
+        resolved = _resolve_key(obj, container_key)
+        chosen, chosen_path = resolved if resolved is not None else (None, ())
         if chosen is None or not _tensor_count(chosen):
             where = ", ".join(names) or "none"
             raise CheckpointError(
@@ -142,7 +146,7 @@ def select_container(obj: object, *, source: Path, container_key: str | None = N
         key = container_key or None
         others = [n for n in names if n != container_key]
         notes = [f"used key '{container_key}' as asked" if key else "used the top level as asked"]
-        return SelectedContainer(key, entries, others, notes, module_type)
+        return SelectedContainer(key, entries, others, notes, module_type, chosen_path)
 
     root_count = _tensor_count(obj)
     if not found:
@@ -173,7 +177,7 @@ def select_container(obj: object, *, source: Path, container_key: str | None = N
     rest = [str(k) for k in obj if k != best_path[0]]
     if rest:
         notes.append(f"the file also holds: {', '.join(rest[:10])}{', …' if len(rest) > 10 else ''}")
-    return SelectedContainer(key, entries, others, notes, module_type)
+    return SelectedContainer(key, entries, others, notes, module_type, best_path)
 
 
 def classify_tensor(t: torch.Tensor) -> str | None:

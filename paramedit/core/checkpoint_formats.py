@@ -28,6 +28,7 @@ from paramedit.core.checkpoint_aliases import (
 )
 from paramedit.core.checkpoint_containers import classify_tensor, common_wrapper_prefix, select_container
 from paramedit.core.checkpoint_detect import detect_format, read_index, resolve_folder
+from paramedit.core.checkpoint_layout import FileLayout, describe_layout
 from paramedit.core.dcp_reader import read_dcp, unsafe_dcp_globals
 from paramedit.core.errors import CheckpointError, UntrustedCheckpointError
 from paramedit.core.mapped_reads import MappedFile
@@ -71,6 +72,18 @@ class LoadedCheckpoint:
     # This process's private mappings of the files (safetensors, torch.load(mmap=True)): samples
     # of their tensors are read through the files, see mapped_reads.
     mapped_files: list[MappedFile] = field(default_factory=list)
+    # What the file holds around its tensors (containers, other content), for a save that keeps it.
+    layout: FileLayout = field(default_factory=lambda: FileLayout("state_dict"))
+    # Tensors that cannot be edited (sparse, quantized, ...; reasons in ``skipped``), kept to be
+    # written back as they were. Names as in ``tensors`` (wrapper prefix stripped).
+    skipped_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    # The state dict as the file held it (its ``_metadata`` is kept on a save).
+    original_entries: Mapping[object, object] = field(default_factory=dict)
+
+    def rewrite_refusal(self) -> str | None:
+        """Why the file cannot be rewritten whole with edited tensors, as a sentence (None: it can)."""
+        reason = self.layout.rewrite_refusal()
+        return f"{self.path} {reason}" if reason else None
 
 
 @dataclass
@@ -87,6 +100,7 @@ class _Read:
     notes: list[str] = field(default_factory=list)
     file_ids: dict[Path, tuple[int, int, int]] = field(default_factory=dict)
     mapped_files: list[MappedFile] = field(default_factory=list)
+    layout: FileLayout = field(default_factory=lambda: FileLayout("state_dict"))
 
 
 def file_id(path: Path) -> tuple[int, int, int]:
@@ -252,9 +266,10 @@ def _read_pickle_file(path: Path, fmt: str, trust: bool, container_key: str | No
     if isinstance(obj, Mapping):
         metadata = {str(k): str(v) for k, v in obj.items() if isinstance(v, (str, int, float, bool))}
     return _Read(
-        entries=dict(chosen.entries), files=[path], metadata=metadata, container_key=chosen.key,
+        entries=chosen.entries, files=[path], metadata=metadata, container_key=chosen.key,
         other_containers=chosen.other_containers, trusted=trusted, mmapped=mmapped, notes=notes,
         mapped_files=_torch_mapping(path, chosen.entries) if mmapped else [],
+        layout=describe_layout(fmt, obj, chosen.path, chosen.module_type),
     )  # fmt: skip
 
 
@@ -267,7 +282,8 @@ def _read_safetensors(path: Path) -> _Read:
     entries: dict[object, object] = dict(mapped.tensors)
     return _Read(entries=entries, files=[path], metadata=dict(mapped.header.metadata), mmapped=mapped.mapped,
                  notes=list(mapped.notes), file_ids=identity,
-                 mapped_files=[mapped.file] if mapped.file is not None else [])  # fmt: skip
+                 mapped_files=[mapped.file] if mapped.file is not None else [],
+                 layout=FileLayout("safetensors"))  # fmt: skip
 
 
 def _read_dcp(folder: Path, trust: bool, container_key: str | None) -> _Read:
@@ -276,6 +292,7 @@ def _read_dcp(folder: Path, trust: bool, container_key: str | None) -> _Read:
     return _Read(
         entries=dict(chosen.entries), files=dcp.files, container_key=chosen.key,
         other_containers=chosen.other_containers, trusted=dcp.trusted, notes=dcp.notes + chosen.notes,
+        layout=FileLayout("dcp"),
     )  # fmt: skip
 
 
@@ -286,7 +303,7 @@ def _read_sharded(index_path: Path, trust: bool, container_key: str | None) -> _
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise CheckpointError(f"shard {missing[0]}{more} named in the index {index_path} is missing from {folder}")
-    result = _Read(entries={}, files=[], metadata=dict(index.metadata), mmapped=True)
+    result = _Read(entries={}, files=[], metadata=dict(index.metadata), mmapped=True, layout=FileLayout("sharded"))
     found: dict[object, object] = {}
     for shard in index.shards:
         shard_path = folder / shard
@@ -326,6 +343,7 @@ def _assemble(given: Path, fmt: str, read: _Read) -> LoadedCheckpoint:
     notes = list(read.notes)
     tensors: dict[str, torch.Tensor] = {}
     skipped: dict[str, str] = {}
+    skipped_tensors: dict[str, torch.Tensor] = {}
     ignored: list[str] = []
     for name, value in read.entries.items():
         if not isinstance(name, str) or not isinstance(value, torch.Tensor):
@@ -334,6 +352,7 @@ def _assemble(given: Path, fmt: str, read: _Read) -> LoadedCheckpoint:
         reason = classify_tensor(value)
         if reason is not None:
             skipped[name] = reason
+            skipped_tensors[name] = value
             continue
         if isinstance(value, nn.Parameter) or value.requires_grad:
             value = value.detach()  # plain data: the model's own Parameters are what train
@@ -349,6 +368,7 @@ def _assemble(given: Path, fmt: str, read: _Read) -> LoadedCheckpoint:
         cut = len(prefix)
         tensors = {k[cut:]: v for k, v in tensors.items()}
         skipped = {k[cut:]: v for k, v in skipped.items()}
+        skipped_tensors = {k[cut:]: v for k, v in skipped_tensors.items()}
         declared = {a[cut:] if a.startswith(prefix) else a: c[cut:] for a, c in declared.items()}
         notes.append(f"stripped prefix '{prefix}' (every name had it: DataParallel/DDP or torch.compile wrapping)")
     aliases = merge_aliases(find_shared_aliases(tensors), declared)
@@ -356,7 +376,8 @@ def _assemble(given: Path, fmt: str, read: _Read) -> LoadedCheckpoint:
         path=given, format=fmt, tensors=tensors, files=read.files, container_key=read.container_key,
         stripped_prefix=prefix or None, aliases=aliases, skipped=skipped, metadata=read.metadata,
         other_containers=read.other_containers, trusted=read.trusted, mmapped=read.mmapped, notes=notes,
-        file_ids=read.file_ids, mapped_files=read.mapped_files,
+        file_ids=read.file_ids, mapped_files=read.mapped_files, layout=read.layout,
+        skipped_tensors=skipped_tensors, original_entries=read.entries,
     )  # fmt: skip
 
 

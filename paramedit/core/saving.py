@@ -41,6 +41,7 @@ __all__ = [
     "clean_stale_temp_files",
     "save_tensors",
     "stale_temp_files",
+    "unsavable_reason",
     "write_json",
 ]
 
@@ -222,7 +223,7 @@ def clean_stale_temp_files(folder: str | Path, *, min_age_s: float = 0.0, target
     return removed
 
 
-def _unsavable(name: str, tensor: torch.Tensor, fmt: str) -> str | None:
+def unsavable_reason(name: str, tensor: torch.Tensor, fmt: str) -> str | None:
     """Why ``tensor`` cannot be written in ``fmt``, or None."""
     if tensor.device.type == "meta":
         return f"{name} is a meta tensor: it has no values to save"
@@ -241,6 +242,7 @@ def save_tensors(
     *,
     aliases: Mapping[str, str] | None = None,
     fmt: str | None = None,
+    wrap: Callable[[dict[str, torch.Tensor]], object] | None = None,
 ) -> Path:
     """Save a flat name -> tensor dict as ``.safetensors`` or a ``torch.save`` file.
 
@@ -248,7 +250,8 @@ def save_tensors(
     name. A torch file stores the alias as the same tensor (torch keeps the sharing); a
     safetensors file stores it once and lists the alias in its metadata, where paramedit (and
     the model's own tying) restores it. Tensors the format cannot hold are refused, by name,
-    before anything is written.
+    before anything is written. ``wrap`` turns the flat dict into the object a torch file holds
+    (a checkpoint's own containers); safetensors files are always flat.
     """
     path = Path(path)
     if fmt is None and path.suffix.lower() not in (*TORCH_SUFFIXES, ".safetensors"):
@@ -257,7 +260,7 @@ def save_tensors(
     fmt = fmt or ("safetensors" if path.suffix.lower() == ".safetensors" else "torch")
     if fmt not in ("safetensors", "torch"):
         raise SaveError(f"unknown save format {fmt!r}; use .safetensors or .pt")
-    problems = [reason for name, t in tensors.items() if (reason := _unsavable(name, t, fmt))]
+    problems = [reason for name, t in tensors.items() if (reason := unsavable_reason(name, t, fmt))]
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         hint = "; save as .pt instead" if fmt == "safetensors" and not any("meta" in p for p in problems) else ""
@@ -285,7 +288,8 @@ def save_tensors(
     state = dict(cpu)
     for alias, canonical in aliases.items():
         state[alias] = cpu[canonical]
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+    obj = wrap(state) if wrap is not None else state
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def write_json(path: str | Path, data: object) -> Path:

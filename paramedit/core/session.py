@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from paramedit.core.backward_check import BackwardReport, parameter_slots, run_backward_check
-from paramedit.core.checkpoint_detect import folder_save_target
 from paramedit.core.checkpoint_formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.devices import move_model, parse_device
 from paramedit.core.edit_values import compute_edit_values, source_tensor
@@ -27,6 +26,7 @@ from paramedit.core.errors import (
     EditError,
     IdentityViolationError,
     ParameditError,
+    SaveError,
 )
 from paramedit.core.events import EventEmitter
 from paramedit.core.history import CommitRecord, History, WriteAtom
@@ -36,8 +36,9 @@ from paramedit.core.load_report import LoadReport
 from paramedit.core.mapped_reads import read_through_file
 from paramedit.core.region_overlap import overlay
 from paramedit.core.regions import Region, parse_region
+from paramedit.core.save_plan import SavePlan, plan_save
 from paramedit.core.saving import save_tensors, write_json
-from paramedit.core.sharded_saving import INDEX_SUFFIX, save_sharded
+from paramedit.core.sharded_saving import save_sharded
 from paramedit.core.tensor_store import TensorStore
 from paramedit.core.tensor_tree import TensorInfo, TensorStats, build_infos, read_only_reason, tensor_stats
 
@@ -461,7 +462,7 @@ class Session:
 
     # ------------------------------------------------------------------ saving
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-        """(canonical name -> tensor, alias -> canonical) of what a save writes."""
+        """(canonical name -> tensor, alias -> canonical) of the session's own tensors (model names)."""
         if self.model is None:
             return dict(self._store.tensors), dict(self._store.aliases)
         state = self.model.state_dict(keep_vars=True)
@@ -469,19 +470,38 @@ class Session:
         aliases = {n: self._store.aliases[n] for n in state if n in self._store.aliases}
         return tensors, aliases
 
-    def save(self, path: str | Path) -> Path:
-        """Save the current tensors atomically as ``.safetensors`` or a torch file."""
+    def plan_save(self, path: str | Path, *, add_missing: bool = False) -> SavePlan:
+        """What :meth:`save` would write to ``path``, and what a user should know first.
+
+        The checkpoint's own layout: every tensor it had under its own names, with the edits
+        applied; tensors the model has and the file lacks only with ``add_missing``.
+        """
         tensors, aliases = self.state_dict()
+        return plan_save(path, checkpoint=self.checkpoint, report=self.report, live=tensors,
+                         live_aliases=aliases, touched=set(self._touched), add_missing=add_missing)
+
+    def save(self, path: str | Path, *, add_missing: bool = False) -> Path:
+        """Save atomically in the checkpoint's own layout (see :meth:`plan_save`).
+
+        Raises :class:`SaveError` without writing anything when the save would rewrite a file
+        it cannot keep whole (TorchScript, a pickled model, a container with non-tensor content).
+        """
+        plan = self.plan_save(path, add_missing=add_missing)
+        if plan.refusal:
+            raise SaveError(plan.refusal)
         if self.checkpoint is not None and self._shares_checkpoint_memory:
             # Map the file as opened before it may be replaced, so "changed vs checkpoint" and
             # "revert" keep meaning the checkpoint the session started from.
             self._reference_checkpoint()
-        target = folder_save_target(Path(path).expanduser())
-        if target.is_dir() or target.name.endswith(INDEX_SUFFIX):
-            written = save_sharded(tensors, aliases, target, source=self.checkpoint, changed=set(self._touched))
+        canonical = {n: t for n, t in plan.tensors.items() if n not in plan.aliases}
+        if plan.sharded:
+            written = save_sharded(canonical, plan.aliases, plan.target, source=self.checkpoint,
+                                   changed=plan.changed, prefix=plan.prefix)
             out = written[-1]  # the index, written last
         else:
-            out = save_tensors(tensors, target, aliases=aliases)
+            p = plan.prefix
+            out = save_tensors({p + n: t for n, t in canonical.items()}, plan.target,
+                               aliases={p + a: p + c for a, c in plan.aliases.items()}, wrap=plan.wrap)
         self.unsaved = False
         self.events.emit("saved", path=out)
         return out

@@ -175,6 +175,7 @@ def save_sharded(
     source: LoadedCheckpoint | None,
     changed: set[str],
     max_shard_bytes: int = 5 * 2**30,
+    prefix: str | None = None,
 ) -> list[Path]:
     """Save ``tensors`` (canonical names) as a sharded safetensors set; return the files written.
 
@@ -185,7 +186,8 @@ def save_sharded(
     elsewhere. Other shards are rewritten under their old names, keeping the source's name prefix
     (``module.``) if one was stripped on loading; names the source lacked join its last shard.
     Without one, tensors are split into ``max_shard_bytes`` shards named
-    ``model-00001-of-0000N.safetensors``. Aliases are stored once and listed in the index
+    ``model-00001-of-0000N.safetensors``. ``prefix`` (default: the source set's stripped
+    wrapper prefix) is put back in front of every name written. Aliases are stored once and listed in the index
     metadata (``paramedit.aliases`` and Hugging Face's ``{alias: kept}`` entries). The index is
     written last; every file is written atomically.
     """
@@ -207,7 +209,8 @@ def save_sharded(
                         f"{index_name} beside it would overwrite shards the first one uses. Save over "
                         f"{source_index.path.name} or into another folder.")  # fmt: skip
 
-    prefix = (source.stripped_prefix or "") if source_index is not None and source is not None else ""
+    if prefix is None:
+        prefix = (source.stripped_prefix or "") if source_index is not None and source is not None else ""
     if source_index is not None:
         assert source is not None
         plan = _plan_from_source(tensors, source_index, source, {aliases.get(n, n) for n in changed})

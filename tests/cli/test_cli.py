@@ -43,7 +43,7 @@ def test_check_json_contract_and_exit_0(models_py, linear_ckpt, capsys):
                         "--input", "randn(2, 5)", "--json"], capsys)
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"loss", "device", "params", "missing_grad", "replaced"}
+    assert set(data) == {"loss", "device", "params", "missing_grad", "replaced", "zero_grad"}
     assert data["missing_grad"] == [] and data["replaced"] == [] and data["device"] == "cpu"
     assert {p["name"] for p in data["params"]} == {"fc.weight", "fc.bias"}
     assert all(set(p) == {"name", "requires_grad", "has_grad", "grad_norm", "finite"} for p in data["params"])
@@ -53,7 +53,7 @@ def test_check_with_input_shape_and_mean(models_py, capsys):
     code, out, _ = run(["check", "--model", f"{models_py}:Frozen", "--input-shape", "2,4",
                         "--reduction", "mean"], capsys)
     assert code == 0
-    assert "all 2 trainable parameters received finite gradients" in out
+    assert "all 2 trainable parameters received finite, non-zero gradients" in out
 
 
 def test_check_token_input(models_py, capsys):

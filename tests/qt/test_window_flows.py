@@ -128,7 +128,7 @@ def test_backward_button_shows_results_icons_and_verdict(window, qtbot):
     report = window.session.last_backward
     panel = window.backward_panel
     assert panel.table.rowCount() == len(report.params)
-    assert "trainable parameters received finite gradients" in panel.verdict_text()
+    assert "trainable parameters received finite, non-zero gradients" in panel.verdict_text()
     assert report.verdict() in window.statusBar().currentMessage()
     tree = window.tree.tree_model
     assert tree.index_for_name("embed.weight").data(GRAD_STATUS_ROLE) is GradStatus.OK

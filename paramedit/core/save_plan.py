@@ -1,0 +1,238 @@
+"""What a save writes: the checkpoint's own layout, with the edits applied.
+
+Whatever model is attached, a save writes every tensor the checkpoint had, under the
+checkpoint's own names (its ``module.`` prefix, its Lightning ``model.`` prefix, its unexpected
+keys), in the file's own dtypes, with the live (edited) values where the model holds that
+tensor and the file's values where it does not. Tensors the model has and the file lacks are
+written only when asked (``add_missing``). Saving over the file keeps its structure (containers,
+other tensor dicts) or is refused when it cannot (TorchScript, a pickled model, non-tensor
+content). :class:`SavePlan` also says, in words, everything about the save a user should know
+before it happens: what does not fit between model and file, what is left out, which edits
+would not be written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from paramedit.core.checkpoint_detect import folder_save_target
+from paramedit.core.checkpoint_formats import LoadedCheckpoint
+from paramedit.core.load_report import LoadReport
+from paramedit.core.saving import unsavable_reason
+from paramedit.core.sharded_saving import INDEX_SUFFIX
+
+__all__ = ["SavePlan", "plan_save"]
+
+
+def _few(names: list[str], n: int = 6) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f", … ({len(names) - n} more)" if len(names) > n else "")
+
+
+@dataclass
+class SavePlan:
+    """One save, decided before anything is written."""
+
+    target: Path  # the file, folder or shard index written
+    tensors: dict[str, torch.Tensor]  # names as the file has them (without ``prefix``), in its order
+    aliases: dict[str, str] = field(default_factory=dict)  # tied name -> name it shares storage with
+    prefix: str = ""  # the wrapper prefix (``module.``) every name gets back when written
+    sharded: bool = False
+    in_place: bool = False
+    refusal: str | None = None  # why this save must not happen (a file it cannot rewrite whole)
+    mismatch: list[str] = field(default_factory=list)  # where the model and the file do not fit
+    left_out: list[str] = field(default_factory=list)  # what the file had that this save does not write
+    added: list[str] = field(default_factory=list)  # tensors the file lacked, written as asked
+    lost_edits: list[str] = field(default_factory=list)  # edited tensors this save does not write
+    restored_dtype: list[str] = field(default_factory=list)  # written back in the file's dtype
+    changed: set[str] = field(default_factory=set)  # names whose values may differ from the file's
+    wrap: Callable[[dict[str, torch.Tensor]], object] | None = None  # rebuilds the file's structure
+
+    @property
+    def fits(self) -> bool:
+        """The model and the file have the same tensors with the same shapes (or there is no model)."""
+        return not self.mismatch
+
+    def warnings(self) -> list[str]:
+        """Everything a user should read before this save, one sentence each."""
+        out = list(self.mismatch)
+        if self.lost_edits:
+            out.append(f"edits to {len(self.lost_edits)} tensor(s) the file does not hold will NOT be saved: "
+                       f"{_few(self.lost_edits)}")
+        if self.left_out:
+            out.append("not carried over from the file: " + "; ".join(self.left_out))
+        return out
+
+    def summary(self) -> str:
+        """One paragraph: where, how many tensors, and the warnings."""
+        where = "over the file it was opened from" if self.in_place else f"to {self.target}"
+        text = f"saving {len(self.tensors)} tensor(s) {where}"
+        if self.added:
+            text += f", {len(self.added)} of them added from the model"
+        warnings = self.warnings()
+        return text + (". " + " ".join(w[0].upper() + w[1:] + "." for w in warnings) if warnings else ".")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _target(path: Path) -> tuple[Path, bool]:
+    """(what is written, whether it is a sharded set)."""
+    target = folder_save_target(path.expanduser())
+    return target, target.is_dir() or target.name.endswith(INDEX_SUFFIX)
+
+
+def _is_in_place(target: Path, sharded: bool, ckpt: LoadedCheckpoint) -> bool:
+    candidates = [ckpt.path, *ckpt.files]
+    if sharded:
+        folder = target if target.is_dir() else target.parent
+        return any(_same_file(folder, c if c.is_dir() else c.parent) for c in candidates)
+    return any(_same_file(target, c) for c in candidates if c.is_file())
+
+
+def _model_side_name(ckpt_to_model: Mapping[str, str], model_name: str) -> str:
+    """The name the file would give a model tensor it lacks, by the prefix rule the other names follow."""
+    for c, m in ckpt_to_model.items():
+        if c == m:
+            return model_name
+        if c.endswith(m):
+            return c[: len(c) - len(m)] + model_name
+        if m.endswith(c):
+            cut = m[: len(m) - len(c)]
+            return model_name[len(cut):] if model_name.startswith(cut) else model_name
+    return model_name
+
+
+def plan_save(
+    path: str | Path,
+    *,
+    checkpoint: LoadedCheckpoint | None,
+    report: LoadReport | None,
+    live: Mapping[str, torch.Tensor],
+    live_aliases: Mapping[str, str],
+    touched: set[str],
+    add_missing: bool = False,
+) -> SavePlan:
+    """Decide what saving to ``path`` writes.
+
+    ``live`` maps every canonical name of the session (model names with a model, checkpoint
+    names without) to its live tensor; ``live_aliases`` maps tied names to canonical ones;
+    ``touched`` names the canonical tensors edits were written to.
+    """
+    target, sharded = _target(Path(path))
+    if checkpoint is None:
+        return SavePlan(target, dict(live), dict(live_aliases), sharded=sharded, changed=set(touched))
+
+    ckpt = checkpoint
+    in_place = _is_in_place(target, sharded, ckpt)
+    has_model = report is not None
+
+    # Which live tensor stands for each name of the file.
+    if has_model:
+        assert report is not None
+        mismatched = {m for m, _, _ in report.mismatched}
+        ckpt_to_model: dict[str, str] = {}
+        for model_name, ckpt_name in report.key_map.items():
+            if model_name not in mismatched:
+                ckpt_to_model.setdefault(ckpt_name, model_name)
+    else:
+        ckpt_to_model = {n: n for n in ckpt.tensors}
+
+    def live_for(model_name: str) -> tuple[str, torch.Tensor] | None:
+        canonical = live_aliases.get(model_name, model_name)
+        tensor = live.get(canonical)
+        return (canonical, tensor) if tensor is not None else None
+
+    prefix = ckpt.stripped_prefix or ""
+    order = [str(k)[len(prefix):] if str(k).startswith(prefix) else str(k) for k in ckpt.original_entries]
+    names = [n for n in order if n in ckpt.tensors or n in ckpt.skipped_tensors]
+    names += [n for n in ckpt.tensors if n not in set(names)]  # read by other means (DCP): their own order
+    plan = SavePlan(target, {}, prefix=prefix, sharded=sharded, in_place=in_place)
+    written: set[str] = set()  # canonical live names this save writes
+    fmt = "safetensors" if sharded or target.suffix.lower() == ".safetensors" else "torch"
+    cannot: list[str] = []
+    for name in names:
+        original = ckpt.tensors.get(name)
+        if original is None:  # sparse, quantized, ...: written back as it was, where the format can
+            reason = unsavable_reason(name, ckpt.skipped_tensors[name], fmt)
+            if reason:
+                cannot.append(reason)
+            else:
+                plan.tensors[name] = ckpt.skipped_tensors[name]
+            continue
+        found = live_for(ckpt_to_model[name]) if name in ckpt_to_model else None
+        if found is None:
+            plan.tensors[name] = original
+            continue
+        canonical, tensor = found
+        written.add(canonical)
+        if canonical in touched:
+            plan.changed.add(name)
+        if tensor.dtype != original.dtype:
+            plan.restored_dtype.append(name)
+            plan.changed.add(name)
+            tensor = tensor.detach().to(original.dtype)
+        plan.tensors[name] = tensor
+    plan.aliases = {a: c for a, c in ckpt.aliases.items() if a in plan.tensors and c in plan.tensors}
+
+    if has_model:
+        assert report is not None
+        _fit(plan, report, ckpt_to_model, live_for, add_missing, written)
+    plan.lost_edits = sorted(n for n in touched if n not in written)
+    if in_place:
+        refusal = ckpt.rewrite_refusal()
+        if refusal:
+            plan.refusal = f"{refusal}. Save to another file instead (-o OUT on the command line, Save As in the window)."
+    else:
+        plan.left_out = ckpt.layout.left_out()
+    if cannot and in_place and not plan.refusal:
+        plan.refusal = (f"{ckpt.path} holds {len(cannot)} tensor(s) that cannot be written back in its format "
+                        f"({'; '.join(cannot[:3])}): a rewrite would lose them. Save to another file instead.")
+    if cannot:
+        plan.left_out.append(f"{len(cannot)} tensor(s) that cannot be written here: {'; '.join(cannot[:4])}")
+    if ckpt.layout.kind == "state_dict":
+        # Torch output keeps the module versions load_state_dict reads (_metadata) and, over the
+        # file itself, its containers and their other tensors.
+        layout = ckpt.layout if in_place else type(ckpt.layout)("state_dict")
+        original_entries = ckpt.original_entries
+        plan.wrap = lambda state: layout.rebuild(state, original_entries)
+    return plan
+
+
+def _fit(plan: SavePlan, report: LoadReport, ckpt_to_model: Mapping[str, str],
+         live_for: Callable[[str], tuple[str, torch.Tensor] | None], add_missing: bool, written: set[str]) -> None:
+    """Say where the model and the file do not fit, and add the model's extra tensors if asked."""
+    if report.missing:
+        if add_missing:
+            for model_name in report.missing:
+                found = live_for(model_name)
+                if found is None:
+                    continue
+                name = _model_side_name(ckpt_to_model, model_name)
+                if name in plan.tensors:
+                    continue
+                plan.tensors[name] = found[1]
+                plan.added.append(name)
+                plan.changed.add(name)
+                written.add(found[0])
+            plan.mismatch.append(f"{len(report.missing)} tensor(s) the model has and the file lacks are added, as asked "
+                                 f"(--add-missing): {_few(report.missing)}")
+        else:
+            plan.mismatch.append(f"{len(report.missing)} tensor(s) the model has and the file lacks are not written "
+                                 f"(--add-missing writes them): {_few(report.missing)}")
+    if report.unexpected:
+        plan.mismatch.append(f"{len(report.unexpected)} tensor(s) the file has and the model lacks are written back "
+                             f"unchanged: {_few(report.unexpected)}")
+    if report.mismatched:
+        items = [f"{n} (file {list(c)}, model {list(m)})" for n, c, m in report.mismatched]
+        plan.mismatch.append(f"{len(report.mismatched)} tensor(s) with other shapes in the file are written back as "
+                             f"the file had them, not as the model holds them: {_few(items)}")
