@@ -51,16 +51,28 @@ INSPECT_EPILOG = """examples:
 """
 
 CHECK_EPILOG = """inputs: --input expressions first, else --input-shape tensors, else the model's own
-example_inputs() function or example_input_array attribute. Inputs are seeded, so a check
-is repeatable.
+example_inputs() function or example_input_array attribute, else (Hugging Face models) token
+ids, attention mask, pixels or audio features of the sizes the config gives. Inputs are seeded,
+so a check is repeatable. `--input name=EXPR` passes a keyword argument of forward.
+
+exit status: 0 every trainable parameter got a finite gradient (a gradient that is exactly zero
+everywhere is reported as ZERO and warned about; --strict makes it exit 1), 1 one did not,
+2 bad input, or model tensors were not loaded from the checkpoint (--allow-missing checks anyway).
 
 examples:
   paramedit check --model model.py:Net --input-shape 2,5
   paramedit check --model gpt.py:GPT --checkpoint ckpt.pt --input 'randint(1000, (1, 16))' --json
-  paramedit check --model model.py:Net --checkpoint ckpt.pt --device cuda:0 --train
+  paramedit check --model t5.py:make --input 'randint(100, (1, 8))' --input 'attention_mask=int(ones(1, 8))' \\
+                  --input 'decoder_input_ids=randint(100, (1, 4))'
+  paramedit check --model model.py:Net --checkpoint ckpt.pt --device cuda:0 --train --strict
 """
 
 APPLY_EPILOG = """The edit log is the paramedit.edits JSON the window exports (File > Export Edit Log).
+The result keeps the checkpoint's own layout: every tensor it had, under its own names and
+prefixes, in its own dtypes, with the edits applied. With --model, a model that does not hold
+the same tensors as the checkpoint is refused (exit 2) unless --allow-mismatch; --in-place
+refuses files it cannot rewrite whole (TorchScript, a pickled model, a container with other
+content such as a Lightning checkpoint's optimizer states): use -o OUT for those.
 
 examples:
   paramedit apply ckpt.pt edits.json -o edited.safetensors
@@ -136,14 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "received a finite gradient, 1 when one did not, 2 for bad input.")
     p.add_argument("--model", required=True, metavar="SPEC", help="file.py:NAME or package.module:NAME")
     p.add_argument("--checkpoint", metavar="CKPT", help="weights to load first (default: the model's own init)")
-    p.add_argument("--input", dest="inputs", action="append", metavar="EXPR",
-                   help="an input as a formula, e.g. 'randn(2, 5)' or 'randint(1000, (1, 16))'; repeat for more")
+    p.add_argument("--input", dest="inputs", action="append", metavar="[NAME=]EXPR",
+                   help="an input as a formula, e.g. 'randn(2, 5)' or 'randint(1000, (1, 16))'; repeat for more; "
+                        "NAME=EXPR passes a keyword argument, e.g. 'attention_mask=int(ones(1, 16))'")
     p.add_argument("--input-shape", dest="input_shapes", action="append", metavar="SHAPE",
                    help="a standard-normal input of this shape, e.g. 2,5; repeat for more")
     p.add_argument("--device", default="cpu", help="cpu, cuda:0, mps (default: cpu)")
     p.add_argument("--reduction", choices=("sum", "mean"), default="sum",
                    help="loss = sum (default) or mean of every floating output")
     p.add_argument("--train", action="store_true", help="run in train mode (buffers are restored afterwards)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 also when a gradient is exactly zero everywhere (connected, but no signal)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="check even when model tensors were not loaded from the checkpoint (they keep random values)")
     p.add_argument("--json", action="store_true", help="print the per-parameter report as JSON")
     _common(p)
 
@@ -160,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="file.py:NAME or package.module:NAME to load the checkpoint into first "
                         "(default: the checkpoint's tensors alone)")
     p.add_argument("--device", default="cpu", help="where the edits are computed (default: cpu)")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="save even when the model and the checkpoint do not hold the same tensors (the file's own "
+                        "tensors are written back unchanged)")
+    p.add_argument("--add-missing", action="store_true",
+                   help="also write the tensors the model has and the checkpoint lacks")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     _common(p)
     return parser
@@ -213,8 +235,26 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_loaded(session) -> list[str]:
+    """Model tensors that did not get the checkpoint's values (missing, or another shape)."""
+    report = session.report
+    if report is None or session.checkpoint is None:
+        return []
+    return list(report.missing) + [name for name, _, _ in report.mismatched]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    from paramedit.core.errors import ParameditError
+
     session = _open_session(args, args.model, args.checkpoint)
+    not_loaded = _not_loaded(session)
+    if not_loaded and not args.allow_missing:
+        shown = ", ".join(not_loaded[:8]) + (f", … ({len(not_loaded) - 8} more)" if len(not_loaded) > 8 else "")
+        raise ParameditError(
+            f"{len(not_loaded)} model tensor(s) were not loaded from {args.checkpoint}, so the check would run on "
+            f"random weights: {shown}. {session.report.summary()} Check a model that fits its checkpoint, or pass "
+            "--allow-missing to check anyway."
+        )
     report = session.run_backward(input_exprs=args.inputs, input_shapes=args.input_shapes,
                                   reduction=args.reduction, train_mode=args.train)
     if args.json:
@@ -224,12 +264,17 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(session.report.summary(), file=sys.stderr)
         width = max((len(p.name) for p in report.params), default=4)
         for p in report.params:
-            status = ("frozen" if not p.requires_grad else
-                      "ok" if p.has_grad and p.finite else "NO GRAD" if not p.has_grad else "NOT FINITE")
+            status = ("frozen" if not p.requires_grad else "NO GRAD" if not p.has_grad else
+                      "NOT FINITE" if not p.finite else "ZERO" if p.zero else "ok")
             norm = f"{p.grad_norm:.4g}" if p.grad_norm is not None else "-"
             print(f"  {p.name:<{width}}  {status:<10} grad norm {norm}")
         print(f"loss {report.loss:.6g} on {report.device}: {report.verdict()}")
-    return 0 if report.ok else 1
+    if report.zero_grad and report.ok:
+        print(f"paramedit check: warning: {len(report.zero_grad)} gradient(s) are exactly zero"
+              + (" (--strict: exit 1)" if args.strict else " (--strict makes this exit 1)"), file=sys.stderr)
+    if not report.ok:
+        return 1
+    return 1 if args.strict and report.zero_grad else 0
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -239,21 +284,29 @@ def cmd_apply(args: argparse.Namespace) -> int:
     edits = read_edit_log(args.edits)
     session = _open_session(args, args.model, args.checkpoint)
     ckpt = session.checkpoint
-    if args.in_place:
-        if ckpt is None or len(ckpt.files) != 1 or ckpt.container_key or ckpt.stripped_prefix:
-            raise ParameditError(
-                f"--in-place can only rewrite a single flat state-dict file; {args.checkpoint!r} "
-                f"{'is nested under ' + repr(ckpt.container_key) if ckpt and ckpt.container_key else 'is sharded or prefixed'}. "
-                "Use -o OUT to write a new file instead."
-            )
-        out_path = ckpt.files[0]
-    else:
-        out_path = Path(args.output)
-    checks = session.apply_edits(edits)
-    saved = session.save(out_path)
+    out_path = Path(args.checkpoint) if args.in_place else Path(args.output)
+    checks = session.apply_edits(edits)  # in memory: nothing is written yet
+    plan = session.plan_save(out_path, add_missing=args.add_missing)
+    if plan.refusal:
+        raise ParameditError(f"nothing was written: {plan.refusal}")
+    if args.in_place and not plan.in_place:
+        raise ParameditError(f"--in-place cannot tell which file of {args.checkpoint!r} to rewrite; nothing was "
+                             "written. Use -o OUT.")
+    if not plan.fits and not args.allow_mismatch:
+        raise ParameditError(
+            f"the model does not fit {ckpt.path if ckpt else args.checkpoint}, so nothing was written: "
+            + "; ".join(plan.mismatch)
+            + (f"; edits to {', '.join(plan.lost_edits[:6])} would not be saved" if plan.lost_edits else "")
+            + ". Check the model spec, or pass --allow-mismatch to save the file's own tensors with the edits "
+              "that land on them (and --add-missing to add the model's extra tensors)."
+        )
+    for warning in plan.warnings():
+        print(f"paramedit apply: warning: {warning}", file=sys.stderr)
+    saved = session.save(out_path, add_missing=args.add_missing)
     changed = {name: session.changed_count(name) for name in dict.fromkeys(c.name for c in checks)}
     if args.json:
-        print(json.dumps({"output": str(saved), "edits": len(edits), "changed": changed}, indent=2))
+        print(json.dumps({"output": str(saved), "edits": len(edits), "changed": changed,
+                          "tensors_written": len(plan.tensors), "warnings": plan.warnings()}, indent=2))
     else:
         total = sum(changed.values())
         print(f"applied {len(edits)} edits ({total} elements changed in {len(changed)} tensors); saved {saved}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pickle
 import traceback
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,7 +227,9 @@ def _load_pickle(path: Path, fmt: str, trust: bool, notes: list[str]) -> tuple[o
         _refuse(path, fmt, None, None)
     try:
         if fmt == "torchscript":
-            obj, mapped = torch.jit.load(str(path), map_location="cpu"), False
+            with warnings.catch_warnings():  # torch deprecates TorchScript; the user has the file anyway
+                warnings.simplefilter("ignore", DeprecationWarning)
+                obj, mapped = torch.jit.load(str(path), map_location="cpu"), False
         elif fmt == "pickle":
             with open(path, "rb") as stream:
                 obj, mapped = pickle.load(stream), False  # the user trusted this file
@@ -313,6 +316,7 @@ def _read_sharded(index_path: Path, trust: bool, container_key: str | None) -> _
         elif fmt in _PICKLE_FORMATS:
             part = _read_pickle_file(shard_path, fmt, trust, container_key)
             result.trusted = result.trusted or part.trusted
+            result.layout = FileLayout("torch-sharded")
         else:
             raise CheckpointError(f"shard {shard} named in {index_path} is a {fmt}, not a checkpoint file")
         absent = [n for n, s in index.weight_map.items() if s == shard and n not in part.entries]

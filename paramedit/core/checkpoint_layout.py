@@ -40,7 +40,8 @@ class FileLayout:
     """The structure of a checkpoint file beyond its flat tensors.
 
     ``kind`` is ``"state_dict"`` (a torch or pickle file holding dicts), ``"module"`` (a
-    pickled ``nn.Module``), ``"torchscript"``, ``"safetensors"``, ``"sharded"`` or ``"dcp"``.
+    pickled ``nn.Module``), ``"torchscript"``, ``"safetensors"``, ``"sharded"`` (safetensors
+    shards), ``"torch-sharded"`` or ``"dcp"``.
     ``root`` is what ``torch.load`` returned (kept for a rewrite of the same structure; its
     tensors are memory-mapped), ``container_path`` the keys down to the state dict.
     """
@@ -61,6 +62,9 @@ class FileLayout:
         if self.kind == "module":
             return (f"holds a pickled model object ({self.module_type or 'an nn.Module'}), not a state dict: "
                     "a state dict in its place would no longer load with torch.load as a model")
+        if self.kind == "torch-sharded":
+            return ("is a sharded set of torch files; paramedit writes sharded sets as safetensors, so it cannot "
+                    "rewrite this one in place")
         if self.kind == "dcp":
             return "is a torch.distributed.checkpoint folder, which paramedit reads but does not write"
         if self.non_tensor:

@@ -164,23 +164,40 @@ def _meta_attributes(model: nn.Module) -> list[str]:
     return found
 
 
+def meta_build_problem(model: nn.Module, tensors: Mapping[str, torch.Tensor], aliases: Mapping[str, str]) -> str | None:
+    """Why checkpoint tensors cannot simply be attached to this model built with empty
+    parameters (None: they can). The reason is a sentence for the load report's note."""
+    state = model.state_dict(keep_vars=True)
+    persistent = set(state)
+    left = [n for n, b in model.named_buffers(remove_duplicate=False) if n not in persistent and b.is_meta]
+    if left:
+        return f"{len(left)} non-persistent buffer(s) are computed from parameters ({_few(left, 3)})"
+    attributes = _meta_attributes(model)
+    if attributes:
+        return f"the model keeps tensors computed from its parameters in plain attributes ({_few(attributes, 3)})"
+    mapping, _ = match_keys(list(state), list(tensors))
+    missing = [n for n in state if n not in aliases and n not in mapping]
+    if missing:
+        return f"{len(missing)} tensor(s) of the model are not in the checkpoint"
+    other = [n for n in state if n not in aliases and tuple(tensors[mapping[n]].shape) != tuple(state[n].shape)]
+    if other:
+        return f"{len(other)} tensor(s) have other shapes in the checkpoint"
+    return None
+
+
 def assign_into_meta_model(
     model: nn.Module,
     tensors: Mapping[str, torch.Tensor],
     aliases: Mapping[str, str],
 ) -> LoadReport | None:
-    """Attach checkpoint tensors to a model built on the ``meta`` device, without copying.
+    """Attach checkpoint tensors to a model built with empty (``meta``) parameters, without copying.
 
-    Returns None (and changes nothing) when the checkpoint does not cover every tensor the
-    model has with the right shape, or the model has non-persistent buffers: those would stay
-    on ``meta``, so the caller builds the model normally and copies instead.
+    Returns None (and changes nothing) when :func:`meta_build_problem` finds a reason it cannot:
+    the caller then builds the model for real and copies.
     """
+    if meta_build_problem(model, tensors, aliases) is not None:
+        return None
     state = model.state_dict(keep_vars=True)
-    persistent = set(state)
-    if any(name not in persistent for name, _ in model.named_buffers(remove_duplicate=False)):
-        return None
-    if _meta_attributes(model):
-        return None
     mapping, note = match_keys(list(state), list(tensors))
     report = LoadReport(assigned=True)
     if note:
@@ -216,5 +233,5 @@ def assign_into_meta_model(
         raise RuntimeError(f"tensors left on the meta device after loading: {leftovers}")
     used = set(report.key_map.values())
     report.unexpected = [k for k in tensors if k not in used]
-    report.notes.append("built the model on the meta device and attached the checkpoint's tensors without copying")
+    report.notes.append("built the model with empty parameters and attached the checkpoint's tensors without copying")
     return report

@@ -6,7 +6,10 @@ and the reason the GUI asks before importing a file it has not opened before.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import hashlib
+import inspect
 import importlib
 import importlib.util
 import json
@@ -15,9 +18,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
+from paramedit.core.empty_build import model_output_to_stderr, parameters_on_meta
 from paramedit.core.errors import ModelSpecError
 
 
@@ -105,25 +108,26 @@ def resolve_spec(spec: str):
     target: Any = module
     for part in name.split("."):
         if not hasattr(target, part):
-            available = sorted(
-                n for n, v in vars(module).items() if not n.startswith("_") and callable(v)
-            )
-            raise ModelSpecError(
-                f"model spec {spec!r}: {module_part!r} has no attribute {name!r}; "
-                f"callables there: {', '.join(available[:20]) or 'none'}"
-            )
+            # Names only: getattr on every name of a lazy package (transformers) imports all of it.
+            available = sorted(n for n in dir(target) if not n.startswith("_"))
+            close = difflib.get_close_matches(part, available, n=5, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            if not close and len(available) <= 12:
+                hint = f"; names there: {', '.join(available) or 'none'}"
+            raise ModelSpecError(f"model spec {spec!r}: {module_part!r} has no attribute {name!r}{hint}")
         target = getattr(target, part)
     return target
 
 
 def build_model(
-    spec: str | nn.Module, kwargs: dict[str, Any] | None = None, *, device: str | None = None
+    spec: str | nn.Module, kwargs: dict[str, Any] | None = None, *, empty_parameters: bool = False
 ) -> nn.Module:
     """Return the ``nn.Module`` a spec names, constructed with ``kwargs``.
 
     ``spec`` may already be an ``nn.Module`` instance (from Python), returned as it is. With
-    ``device="meta"`` the constructor runs under that default device, so parameters take no
-    memory and no time to initialise; the module file itself is imported normally first.
+    ``empty_parameters`` every parameter is moved to ``meta`` as the constructor registers it
+    (no memory, no initialisation), while buffers are computed for real; the module file itself
+    is imported normally first. Whatever model code prints goes to stderr.
     """
     if isinstance(spec, nn.Module):
         if kwargs:
@@ -131,7 +135,8 @@ def build_model(
         return spec
     if not isinstance(spec, str):
         raise ModelSpecError(f"a model must be a spec string or an nn.Module, not {type(spec).__name__}")
-    factory = resolve_spec(spec)
+    with model_output_to_stderr():
+        factory = resolve_spec(spec)
     if isinstance(factory, nn.Module):
         if kwargs:
             raise ModelSpecError(f"model spec {spec!r} names a module instance; it takes no kwargs")
@@ -139,14 +144,12 @@ def build_model(
     if not callable(factory):
         raise ModelSpecError(f"model spec {spec!r} names a {type(factory).__name__}, not a class or factory")
     try:
-        if device is None:
+        with model_output_to_stderr(), parameters_on_meta() if empty_parameters else contextlib.nullcontext():
             model = factory(**(kwargs or {}))
-        else:
-            with torch.device(device):
-                model = factory(**(kwargs or {}))
     except (Exception, SystemExit) as exc:  # sys.exit()/argparse in model code must not end the app
         raise ModelSpecError(
-            f"model spec {spec!r}: calling it with {kwargs or {}} raised {type(exc).__name__}: {exc}",
+            f"model spec {spec!r}: calling it with {kwargs or {}} raised {type(exc).__name__}: {exc}"
+            + _call_hint(spec, factory, kwargs, exc),
             details=traceback.format_exc(),
         ) from exc
     if not isinstance(model, nn.Module):
@@ -156,6 +159,24 @@ def build_model(
     return model
 
 
+def _call_hint(spec: str, factory: Any, kwargs: dict[str, Any] | None, exc: BaseException) -> str:
+    """How to call it instead, when that can be told: ``from_pretrained`` needs the folder."""
+    if getattr(factory, "__name__", "") == "from_pretrained" and not kwargs:
+        return ("; from_pretrained needs the folder (or hub name) to load: --model-kwargs "
+                "'{\"pretrained_model_name_or_path\": \"path/to/folder\"}' (model_kwargs= in Python)")
+    if isinstance(exc, TypeError) and "argument" in str(exc):
+        try:
+            params = [p for p in inspect.signature(factory).parameters.values()
+                      if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                      and p.name not in (kwargs or {})]
+        except (TypeError, ValueError):
+            return ""
+        if params:
+            example = ", ".join(f'\"{p.name}\": ...' for p in params[:4])
+            return f"; it needs {', '.join(p.name for p in params)}: --model-kwargs '{{{example}}}'"
+    return ""
+
+
 def model_example_inputs(model: nn.Module, spec: str | nn.Module | None) -> tuple | None:
     """The model's own example input, from ``example_inputs()`` or ``example_input_array``.
 
@@ -163,12 +184,12 @@ def model_example_inputs(model: nn.Module, spec: str | nn.Module | None) -> tupl
     """
     hook = getattr(model, "example_inputs", None)
     if hook is None and isinstance(spec, str):
-        try:
-            module_part, _ = split_spec(spec)
-            owner = resolve_spec(f"{module_part}:example_inputs")
-        except ModelSpecError:
-            owner = None
-        hook = owner
+        module_part, _ = split_spec(spec)
+        if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+            module = _import_file(Path(module_part).expanduser(), spec)
+        else:
+            module = sys.modules.get(module_part)
+        hook = getattr(module, "example_inputs", None) if module is not None else None
     if callable(hook):
         value = hook()
         return value if isinstance(value, tuple) else (value,)

@@ -10,8 +10,9 @@ from torch import nn
 
 from paramedit.core.checkpoint_formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.devices import move_model, parse_device
+from paramedit.core.empty_build import capture_output, model_output_to_stderr
 from paramedit.core.errors import ModelSpecError, ParameditError
-from paramedit.core.load_report import LoadReport, assign_into_meta_model, load_into_model
+from paramedit.core.load_report import LoadReport, assign_into_meta_model, load_into_model, meta_build_problem
 from paramedit.core.model_spec import build_model, model_example_inputs
 from paramedit.core.session import Session
 from paramedit.core.tensor_store import TensorStore
@@ -21,33 +22,39 @@ from paramedit.core.tensor_tree import model_tensors
 def _build_and_load(
     model: str | nn.Module, model_kwargs: dict[str, Any] | None, ckpt: LoadedCheckpoint | None
 ) -> tuple[nn.Module, LoadReport | None]:
-    """Build the model and put the checkpoint in it, the cheap way when the model allows.
+    """Build the model and put the checkpoint in it, constructing it once when the model allows.
 
-    A spec with a checkpoint is built on the ``meta`` device and the checkpoint's (memory-mapped)
-    tensors are attached as they are: no random initialisation, no copy. When the checkpoint
-    does not cover the whole model, the model is built normally and the tensors are copied in.
+    A spec with a checkpoint is built with empty (``meta``) parameters and the checkpoint's
+    memory-mapped tensors are attached as they are: no initialisation, no copy. Only when that
+    cannot give every tensor a value (the checkpoint lacks some, or the constructor needs its
+    parameters' values) is the model built again, for real, and the checkpoint copied in; what
+    the discarded build printed is not shown, so model output appears once.
     """
     report: LoadReport | None = None
+    why_built = ""
     if ckpt is not None and isinstance(model, str):
-        try:
-            meta_net = build_model(model, model_kwargs, device="meta")
-        except ModelSpecError:
-            meta_net = None  # e.g. the constructor reads values (.item()); build it for real below
-        report = None
-        if meta_net is not None:
-            _, _, aliases = model_tensors(meta_net)
-            report = assign_into_meta_model(meta_net, ckpt.tensors, aliases)
-        if report is not None:
-            report.notes[:0] = list(ckpt.notes)
-            return meta_net, report
+        with capture_output() as captured:
+            try:
+                empty = build_model(model, model_kwargs, empty_parameters=True)
+            except ModelSpecError as exc:
+                empty, why_built = None, f"its constructor cannot run with empty parameters ({exc.message[:160]})"
+        if empty is not None:
+            _, _, aliases = model_tensors(empty)
+            why_built = meta_build_problem(empty, ckpt.tensors, aliases) or ""
+            report = None if why_built else assign_into_meta_model(empty, ckpt.tensors, aliases)
+            if report is not None:
+                captured.replay()
+                report.notes[:0] = list(ckpt.notes)
+                return empty, report
+        del captured
     net = build_model(model, model_kwargs)
     if ckpt is not None:
         _, _, aliases = model_tensors(net)
         report = load_into_model(net, ckpt.tensors, aliases)
         report.notes[:0] = list(ckpt.notes)
-        if isinstance(model, str):
-            report.notes.append("the checkpoint does not cover the whole model with matching shapes, "
-                                "so the model was built normally and the checkpoint copied into it")
+        if why_built:
+            report.notes.append(f"built the model with its own initial values and copied the checkpoint in, "
+                                f"because {why_built}")
     return net, report
 
 
@@ -81,7 +88,8 @@ def open_session(
     net, report = _build_and_load(model, model_kwargs, ckpt)
     store = TensorStore.from_model(net)
     try:
-        example = model_example_inputs(net, model if isinstance(model, str) else None)
+        with model_output_to_stderr():
+            example = model_example_inputs(net, model if isinstance(model, str) else None)
     except Exception as exc:
         raise ModelSpecError(
             f"the model's example_inputs()/example_input_array raised {type(exc).__name__}: {exc}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (
@@ -15,9 +17,10 @@ from PySide6.QtWidgets import (
 )
 
 from paramedit.core.backward_check import BackwardReport
-from paramedit.qt.grad_status import COLORS, GradStatus, grad_status, status_icon
+from paramedit.qt.grad_status import COLORS, MEANINGS, GradStatus, grad_status, status_icon, verdict_status
 
 HEADERS = ("Parameter", "Status", "Grad norm")
+MARKS = {GradStatus.OK: "✔", GradStatus.ZERO: "⚠"}
 
 
 class BackwardResultsWidget(QWidget):
@@ -54,12 +57,20 @@ class BackwardResultsWidget(QWidget):
         self._stale = False
         if report is None:
             return
-        colour = COLORS[GradStatus.OK] if report.ok else COLORS[GradStatus.NO_GRAD]
-        mark = "✔" if report.ok else "✘"
-        self.verdict.setText(f"<span style='color:{colour}; font-weight:600'>{mark} {report.verdict()}</span>"
-                             f"<br><span style='color:#666'>loss {report.loss:.6g} ({report.reduction} of the "
+        overall = verdict_status(report)
+        colour = COLORS[overall]
+        mark = MARKS.get(overall, "✘")
+        zero = report.zero_grad
+        # Zero is not a pass: say what usually causes it, under the verdict that names them.
+        explain = (f"<br><span style='color:{COLORS[GradStatus.ZERO]}'>'{GradStatus.ZERO.value}': a step on this "
+                   "input would not change them. Usual causes: a zeroed layer after them, dead activations, "
+                   "an output the loss ignores.</span>") if zero else ""
+        self.verdict.setText(f"<span style='color:{colour}; font-weight:600'>{mark} {escape(report.verdict())}</span>"
+                             + explain
+                             + f"<br><span style='color:#666'>loss {report.loss:.6g} ({report.reduction} of the "
                              f"outputs) on {report.device}</span>"
-                             + "".join(f"<br><span style='color:#666'>note: {n}</span>" for n in report.notes))
+                             + "".join(f"<br><span style='color:#666'>note: {escape(n)}</span>" for n in report.notes))
+        self.verdict.setProperty("verdictStatus", overall.value)
         self.table.setRowCount(len(report.params))
         for row, param in enumerate(report.params):
             status = grad_status(param)
@@ -67,6 +78,7 @@ class BackwardResultsWidget(QWidget):
             state = QTableWidgetItem(status.value)
             state.setIcon(status_icon(status) or QIcon())
             state.setForeground(QColor(COLORS[status]))
+            state.setToolTip(MEANINGS[status])
             norm = QTableWidgetItem("—" if param.grad_norm is None else f"{param.grad_norm:.4g}")
             norm.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             for col, item in enumerate((name, state, norm)):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
-from paramedit.core.errors import ParameditError
+from paramedit.core.errors import ParameditError, SaveError
 from paramedit.core.session import Session
 from paramedit.demo import demo_checkpoint, demo_model_spec
 from paramedit.qt import prompts
@@ -122,12 +122,32 @@ class FileController(QObject):
     def start_save(self, path: str) -> None:
         """Save in a worker; the status bar and title say when it is done."""
         s = self.w.session
-        if s is None or self.w.jobs.busy:
+        if s is None or self.w.jobs.busy or not self._save_allowed(s, path):
             return
         if s.staged:
             self.w.show_message(f"{len(s.staged)} staged edit(s) are not committed and are not in the saved file")
         self.w.jobs.run(f"Saving {Path(path).name}", s.save, path, on_result=self._saved,
                         on_error=lambda exc: self.w.job_failed("Save failed", exc))
+
+    def _save_allowed(self, s: Session, path: str) -> bool:
+        """Plan the save first: a refusal is an error and a plan with warnings asks; True to write."""
+        try:
+            plan = s.plan_save(path)
+        except ParameditError as exc:
+            show_error(self.w, "Save failed", exc)
+            return False
+        if plan.refusal:
+            message = plan.refusal
+            if "Save As" not in message:
+                message += " Use File > Save As… to write another file."
+            show_error(self.w, "Cannot save over this file", SaveError(message))
+            self.w.show_message(f"not saved: {Path(path).name} cannot be rewritten whole; nothing was written")
+            return False
+        warnings = plan.warnings()
+        if warnings and not prompts.ask_save_despite_warnings(self.w, str(plan.target), warnings):
+            self.w.show_message("save cancelled: nothing was written")
+            return False
+        return True
 
     def _saved(self, path: Path) -> None:
         self.save_path = str(path)
@@ -167,7 +187,9 @@ class FileController(QObject):
             return False
         try:
             if s.staged:
-                s.commit()
+                s.commit()  # first, so the plan sees every edit the save would (or would not) write
+            if not self._save_allowed(s, path):
+                return False
             s.save(path)  # on the GUI thread: the window is about to move on and must know it worked
         except ParameditError as exc:
             show_error(self.w, "Save failed", exc)

@@ -12,6 +12,7 @@ from paramedit.core.backward_check import BackwardReport, ParamGrad
 
 class GradStatus(Enum):
     OK = "ok"
+    ZERO = "zero"
     NO_GRAD = "no grad"
     NOT_FINITE = "not finite"
     FROZEN = "frozen"
@@ -19,9 +20,19 @@ class GradStatus(Enum):
 
 COLORS = {
     GradStatus.OK: "#2e9d57",
+    GradStatus.ZERO: "#d08a00",  # amber: connected, but not the green of a gradient with signal
     GradStatus.NO_GRAD: "#d23c3c",
     GradStatus.NOT_FINITE: "#b04ad0",
     GradStatus.FROZEN: "#9aa0a6",
+}
+
+#: What each status means, in words (tooltips of the tree's dot and of the results panel).
+MEANINGS = {
+    GradStatus.OK: "received a finite, non-zero gradient",
+    GradStatus.ZERO: "exactly zero gradient: connected, but this input and loss give it no signal",
+    GradStatus.NO_GRAD: "received no gradient: it is not connected to the loss",
+    GradStatus.NOT_FINITE: "the gradient has NaN or Inf values",
+    GradStatus.FROZEN: "requires_grad=False: not part of the check",
 }
 
 _icons: dict[tuple[GradStatus, bool], QIcon] = {}
@@ -32,7 +43,18 @@ def grad_status(param: ParamGrad) -> GradStatus:
         return GradStatus.FROZEN
     if not param.has_grad:
         return GradStatus.NO_GRAD
-    return GradStatus.OK if param.finite else GradStatus.NOT_FINITE
+    if not param.finite:
+        return GradStatus.NOT_FINITE
+    return GradStatus.ZERO if param.zero else GradStatus.OK
+
+
+def verdict_status(report: BackwardReport) -> GradStatus:
+    """The colour of a whole check: red when a gradient is missing or not finite (or a parameter
+    was replaced), amber when all arrived but some are exactly zero, green only when all carry
+    signal."""
+    if not report.ok:
+        return GradStatus.NO_GRAD
+    return GradStatus.ZERO if report.zero_grad else GradStatus.OK
 
 
 def statuses(report: BackwardReport | None) -> dict[str, GradStatus]:

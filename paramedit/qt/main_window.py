@@ -11,6 +11,7 @@ from paramedit.app_icon import application_icon
 from paramedit.core.backward_check import BackwardReport
 from paramedit.core.errors import BackwardCheckError
 from paramedit.core.session import Session
+from paramedit.core.tensor_views import first_tensor_to_show
 from paramedit.qt import prompts
 from paramedit.qt.about_text import about_html
 from paramedit.qt.autosave_controller import AutosaveController
@@ -170,16 +171,8 @@ class MainWindow(QMainWindow):
         self._device_changed()
         self.update_title()
         if session is not None:
-            self.tree.select_name(self._first_tensor(session))
+            self.tree.select_name(first_tensor_to_show(session))
         self.sessionOpened.emit()
-
-    @staticmethod
-    def _first_tensor(session: Session) -> str:
-        infos = session.infos()
-        for name, info in infos.items():
-            if len(info.shape) == 2 and info.kind == "parameter" and not info.frozen:
-                return name
-        return next(iter(infos), "")
 
     def _values_changed(self) -> None:
         s = self._session

@@ -11,7 +11,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from paramedit.core.backward_check import BackwardReport
 from paramedit.core.session import Session
 from paramedit.core.tensor_tree import TensorInfo
-from paramedit.qt.grad_status import GradStatus, status_icon, statuses
+from paramedit.qt.grad_status import MEANINGS, GradStatus, status_icon, statuses
 
 COLUMNS = ("Name", "Shape", "DType", "Device", "Kind")
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1  # full tensor name, None for module rows
@@ -271,6 +271,6 @@ class ParameterTreeModel(QAbstractItemModel):
         elif marker == "edited":
             lines.append("edited by a commit in this session")
         if status is not None:
-            lines.append(f"gradient: {status.value}"
+            lines.append(f"gradient: {status.value} — {MEANINGS[status]}"
                          + (" (from before the last change: run the check again)" if self._grad_stale else ""))
         return "<br>".join(lines)

@@ -12,7 +12,8 @@ from enum import Enum
 from pathlib import Path
 
 import torch
-from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QLineEdit, QMessageBox, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QLineEdit, QMessageBox, QPushButton, QWidget
 
 from paramedit.qt.load_request import LoadRequest
 from paramedit.qt.open_model_dialog import CHECKPOINT_FILTER, OpenModelDialog
@@ -82,6 +83,31 @@ def ask_staged_before_device_change(parent: QWidget | None, count: int, device: 
     if clicked is discard:
         return StagedChoice.DISCARD
     return StagedChoice.CANCEL
+
+
+def save_warnings_box(parent: QWidget | None, path: str, warnings: list[str]) -> tuple[QMessageBox, QPushButton]:
+    """The "save anyway?" question, built but not shown: (box, its "Save anyway" button)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Save with warnings?",
+                      f"Read this before saving {Path(path).name}:", parent=parent)
+    box.setObjectName("saveWarningsDialog")
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setInformativeText("\n\n".join(f"• {w[:1].upper()}{w[1:]}." for w in warnings)
+                           + f"\n\nThe file is written to {path}. Nothing is written if you cancel.")
+    # Sentences that name tensors read badly in QMessageBox's default narrow column.
+    box.setStyleSheet("QLabel#qt_msgbox_informativelabel { min-width: 480px; }")
+    save = box.addButton("Save anyway", QMessageBox.ButtonRole.AcceptRole)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(cancel)
+    box.setEscapeButton(cancel)
+    return box, save
+
+
+def ask_save_despite_warnings(parent: QWidget | None, path: str, warnings: list[str]) -> bool:
+    """Save anyway / Cancel (the default) when a save plan has something a user should read first:
+    the model does not fit the file, edits that would not be saved, what is left out."""
+    box, save = save_warnings_box(parent, path, warnings)
+    box.exec()
+    return box.clickedButton() is save
 
 
 def ask_trust_checkpoint(parent: QWidget | None, path: str, globals_: list[str]) -> bool:

@@ -7,6 +7,10 @@ Conventions for small tensors, where the widget hides itself because there is no
   ``row_dim() == -1``, ``col_dim() == 0``; ``region_text(None, (2, 5))`` is ``"[2:5]"``.
 * 2-D: ``row_dim() == 0``, ``col_dim() == 1``, never transposed.
 
+For N >= 3 the view opens on the tensor's two largest dims (never a size-1 dim while two are
+larger; a 1x1 conv ``[out, in, 1, 1]`` opens as out x in): see
+:func:`paramedit.core.tensor_views.default_view_dims`.
+
 ``set_shape`` never emits ``sliceChanged``: the caller reads the state right after calling it.
 """
 
@@ -24,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 from superqt.utils import signals_blocked
+
+from paramedit.core.tensor_views import default_view_dims
 
 __all__ = ["SliceControlsWidget"]
 
@@ -77,7 +83,8 @@ class SliceControlsWidget(QWidget):
     def set_shape(self, shape: tuple[int, ...]) -> None:
         """Show controls for a tensor of ``shape``; hidden for 0-D, 1-D and 2-D shapes.
 
-        For N >= 3 the defaults are rows = dim N-2, columns = dim N-1, every other index 0.
+        For N >= 3 the defaults are the two largest dims (:func:`default_view_dims`), every other
+        index 0.
         Setting the shape already shown keeps the current choices.  Never emits ``sliceChanged``.
         """
         shape = tuple(int(n) for n in shape)
@@ -89,12 +96,7 @@ class SliceControlsWidget(QWidget):
             return
         self._shape = shape
         ndim = len(shape)
-        if ndim == 0:
-            self._row_dim, self._col_dim = -1, -1
-        elif ndim == 1:
-            self._row_dim, self._col_dim = -1, 0
-        else:
-            self._row_dim, self._col_dim = ndim - 2, ndim - 1
+        self._row_dim, self._col_dim = default_view_dims(shape)
         self._fixed = {d: 0 for d in range(ndim) if d not in (self._row_dim, self._col_dim)}
         labels = [f"dim {d}  (size {n})" for d, n in enumerate(shape)] if ndim >= 3 else []
         for combo, dim in ((self._row_combo, self._row_dim), (self._col_combo, self._col_dim)):

@@ -23,6 +23,7 @@ from paramedit.core.errors import ParameditError
 from paramedit.core.regions import format_region
 from paramedit.core.session import Session
 from paramedit.core.tensor_tree import TensorInfo
+from paramedit.core.tensor_views import default_view_dims
 from paramedit.core.values import check_scalar, parse_number
 from paramedit.qt.number_format import NumberFormat, edit_text, format_number
 
@@ -161,14 +162,14 @@ class TensorTableModel(QAbstractTableModel):
 
     def set_tensor(self, session: Session | None, name: str = "", *, row_dim: int | None = None,
                    col_dim: int | None = None, fixed: dict[int, int] | None = None) -> None:
-        """Show ``name`` (default slice: rows = dim -2, columns = dim -1, others at 0)."""
+        """Show ``name`` (default slice: :func:`default_view_dims`, others at 0)."""
         self.beginResetModel()
         self._session, self._name = session, name
         self._info = session.info(name) if session is not None and name else None
         self._tiles.clear()
         ndim = len(self._info.shape) if self._info else 0
         if row_dim is None and col_dim is None and ndim >= 2:
-            row_dim, col_dim = ndim - 2, ndim - 1
+            row_dim, col_dim = default_view_dims(self._info.shape)
         elif ndim == 1:
             row_dim, col_dim = None, 0
         self._apply_slice(row_dim, col_dim, fixed)

@@ -65,14 +65,34 @@ def test_small_shape_conventions(controls):
 
 
 def test_defaults_for_a_conv_weight(controls):
+    """Issue 9: the two largest dims, the earlier of equal ones: out x kernel height here."""
     controls.set_shape((8, 3, 5, 5))
     assert controls.isVisible()
-    assert (controls.row_dim(), controls.col_dim()) == (2, 3)
-    assert controls.fixed() == {0: 0, 1: 0}
-    assert _spin(controls, 0).maximum() == 7 and _spin(controls, 1).maximum() == 2
-    assert _spin(controls, 2) is None and _spin(controls, 3) is None
-    assert controls.region_text() == "[0, 0, :, :]"
+    assert (controls.row_dim(), controls.col_dim()) == (0, 2)
+    assert controls.fixed() == {1: 0, 3: 0}
+    assert _spin(controls, 1).maximum() == 2 and _spin(controls, 3).maximum() == 4
+    assert _spin(controls, 0) is None and _spin(controls, 2) is None
+    assert controls.region_text() == "[:, 0, :, 0]"
     assert not controls.transposed()
+
+
+@pytest.mark.parametrize(("shape", "dims", "block"), [
+    ((64, 3, 1, 1), (0, 1), (64, 3)),  # a 1x1 conv (ResNet downsample) opens as out x in
+    ((1, 64, 1, 1), (0, 1), (1, 64)),  # LPIPS's trained [1, 64, 1, 1]: one row of its 64 values
+    ((1024, 1, 512, 1), (0, 2), (1024, 512)),  # CREPE's first conv
+    ((8, 3, 3, 3), (0, 1), (8, 3)),  # a 3x3 conv: out x in, the kernel as index controls
+    ((64, 1, 1), (1, 0), (1, 64)),  # one dim larger than 1: it is the columns
+])
+def test_n_d_tensors_open_on_their_two_largest_dims(controls, shape, dims, block):
+    """Issue 9: a 1x1 conv showed one number (its last two dims were rows and columns)."""
+    controls.set_shape(shape)
+    assert (controls.row_dim(), controls.col_dim()) == dims
+    t = torch.arange(torch.Size(shape).numel()).reshape(shape)
+    shown = _slice_via_api(controls, t)
+    assert tuple(shown.shape) == block
+    assert shown.numel() == max(block[0] * block[1], 1) and len(shown.unique()) == shown.numel()
+    region = parse_region(controls.region_text(), shape)  # the region the editor reads agrees
+    assert t[region.index].numel() == shown.numel()
 
 
 def test_region_text_example_from_the_brief(controls, qtbot):
@@ -157,8 +177,8 @@ def test_singleton_dim_is_disabled(controls):
 def test_screenshot_conv_weight(controls, qtbot):
     SHOTS.mkdir(parents=True, exist_ok=True)
     controls.set_shape((64, 3, 7, 7))
-    _spin(controls, 0).setValue(12)
     _spin(controls, 1).setValue(2)
+    _spin(controls, 3).setValue(4)
     controls.resize(420, controls.sizeHint().height())
     qtbot.wait(1)
     assert controls.grab().save(str(SHOTS / "slice_controls_conv.png"))

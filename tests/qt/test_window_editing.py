@@ -118,17 +118,17 @@ def test_discard_drops_staged_edits(window, qtbot):
 
 
 def test_nd_slice_controls_change_the_table(window, qtbot):
-    weight = window.session.tensor("mix.weight")  # (16, 16, 3)
+    weight = window.session.tensor("mix.weight")  # (16, 16, 3): opens on its two largest dims (issue 9)
     select_tensor(window, qtbot, "mix.weight")
     model = window.editor.model
-    assert (model.rowCount(), model.columnCount()) == (16, 3)
-    spin = window.editor.slice_controls.findChild(type(window.editor.decimals_spin), "sliceIndex0")
-    spin.setValue(5)
-    qtbot.waitUntil(lambda: model.region_text() == "[5, :, :]", timeout=2000)
-    assert table_text(window, 2, 1) == str(weight[5, 2, 1].detach().numpy())
+    assert (model.rowCount(), model.columnCount()) == (16, 16)
+    spin = window.editor.slice_controls.findChild(type(window.editor.decimals_spin), "sliceIndex2")
+    spin.setValue(2)
+    qtbot.waitUntil(lambda: model.region_text() == "[:, :, 2]", timeout=2000)
+    assert table_text(window, 5, 1) == str(weight[5, 1, 2].detach().numpy())
 
-    row_combo = window.editor.slice_controls.findChild(type(window.acts.device_combo), "sliceRowDim")
-    row_combo.setCurrentIndex(0)  # rows = dim 0, columns still dim 2, dim 1 fixed
+    col_combo = window.editor.slice_controls.findChild(type(window.acts.device_combo), "sliceColDim")
+    col_combo.setCurrentIndex(2)  # rows stay dim 0, columns = dim 2, dim 1 fixed
     qtbot.waitUntil(lambda: model.region_text().startswith("[:, "), timeout=2000)
     assert (model.rowCount(), model.columnCount()) == (16, 3)
     fixed = window.editor.slice_controls.fixed()[1]
