@@ -231,7 +231,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if session.report is not None:
         print(session.report.summary())
         for note in session.report.notes:  # e.g. "stripped prefix 'model.' from checkpoint keys"
-            print(f"  note: {note}")
+            if note not in data["notes"]:
+                print(f"  note: {note}")
     return 0
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from paramedit.core.empty_build import model_output_to_stderr
 from paramedit.core.errors import BackwardCheckError
 from paramedit.core.input_builder import ForwardInputs, move_to
 
@@ -229,7 +230,7 @@ def run_backward_check(
         for p in params.values():
             p.grad = None
         model.train(train_mode)
-        with torch.enable_grad():
+        with torch.enable_grad(), model_output_to_stderr():
             try:
                 out = _forward(model, move_to(inputs, device))
             except (Exception, SystemExit) as exc:

@@ -205,11 +205,32 @@ def detect_format(path: Path) -> str:
         raise CheckpointError(f"{path} looks like a safetensors file, but its header is not valid JSON")
     if path.suffix == ".json" or head.lstrip()[:1] in (b"{", b"["):
         return _index_kind(read_index(path))
+    other = _other_format(path, head)
+    if other:
+        raise CheckpointError(f"{path} is {other[0]}, not a PyTorch checkpoint: paramedit edits torch.save files, "
+                              f"safetensors, sharded sets and Hugging Face folders; {other[1]}")
     raise CheckpointError(
         f"{path} is not a checkpoint paramedit can read: it is not a torch.save file (zip or legacy pickle), "
         f"a safetensors file, or a shard index (it begins with bytes {head[:8].hex(' ')}"
         + (f" and is only {size} bytes long)" if size < 16 else ")")
     )
+
+
+def _other_format(path: Path, head: bytes) -> tuple[str, str] | None:
+    """(what, what to do) for a well-known non-PyTorch model file, by its magic bytes or name."""
+    suffix = path.suffix.lower()
+    if head.startswith(b"GGUF"):
+        return "a GGUF file (llama.cpp)", "open the PyTorch or safetensors weights it was converted from"
+    if head.startswith(b"\x89HDF\r\n\x1a\n") or suffix in (".h5", ".keras"):
+        return "an HDF5 / Keras file", "open the model's PyTorch weights instead"
+    if suffix == ".onnx":
+        return ("an ONNX model (an exported graph, its weights stored as initializers)",
+                "edit its initializers with the onnx package, or open the PyTorch checkpoint it was exported from")
+    if suffix == ".tflite" or head[4:8] == b"TFL3":
+        return "a TensorFlow Lite model", "open the model's PyTorch weights instead"
+    if suffix == ".msgpack":
+        return "a Flax (msgpack) checkpoint", "transformers converts it with from_pretrained(..., from_flax=True)"
+    return None
 
 
 def _candidates(folder: Path, set_aside: list[str]) -> list[Path]:

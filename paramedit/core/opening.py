@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 import traceback
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,25 @@ def _build_and_load(
     return net, report
 
 
+def architecture_hint(ckpt: LoadedCheckpoint) -> str | None:
+    """For a Hugging Face folder opened as tensors alone: how to open it with its architecture."""
+    config_path = ckpt.metadata.get("paramedit.config_json")
+    if ckpt.format != "hf-folder" or not config_path:
+        return None
+    try:
+        config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    names = config.get("architectures") if isinstance(config, dict) else None
+    if not names or not isinstance(names[0], str):
+        return None
+    folder = shlex.quote(str(ckpt.path))
+    kwargs = shlex.quote(json.dumps({"pretrained_model_name_or_path": str(ckpt.path)}))
+    return (f"opened as tensors alone; {Path(config_path).name} names the architecture {names[0]}: for the backward "
+            f"check, open it with it: paramedit transformers:{names[0]}.from_pretrained --model-kwargs {kwargs} "
+            f"{folder}")
+
+
 def open_session(
     model: str | nn.Module | None = None,
     checkpoint: str | Path | None = None,
@@ -79,6 +100,9 @@ def open_session(
     ckpt = load_checkpoint(checkpoint, trust=trust, container_key=container_key) if checkpoint is not None else None
     if model is None:
         assert ckpt is not None
+        hint = architecture_hint(ckpt)
+        if hint:
+            ckpt.notes.append(hint)
         store = TensorStore.from_tensors(ckpt.tensors, ckpt.aliases)
         session = Session(store, checkpoint=ckpt)
         if dev.type != "cpu":

@@ -8,6 +8,7 @@ tensor's own device, followed by a check that the object at that name is still t
 
 from __future__ import annotations
 
+import difflib
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -114,7 +115,11 @@ class Session:
         """The canonical name for a name or tied alias, or an error listing close names."""
         canonical = self._store.aliases.get(name, name)
         if canonical not in self._store.tensors:
-            close = [n for n in self._store.tensors if name.rpartition(".")[2] in n][:5]
+            names = [*self._store.tensors, *self._store.aliases]
+            # A prefix one side has and the other lacks ("model.fc.bias" vs "fc.bias"), else a typo.
+            affixed = [n for n in names if "." in name and (n.endswith("." + name) or name.endswith("." + n))]
+            close = [n for n in affixed if len(n) == max(map(len, affixed))][:5]
+            close = close or difflib.get_close_matches(name, names, n=5, cutoff=0.75)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise EditError(f"no tensor named {name!r}{hint}")
         return canonical
