@@ -206,3 +206,22 @@ def test_a_file_saved_in_bfloat16_is_written_back_in_bfloat16_through_a_float32_
     saved = torch.load(tmp_path / "half.pt", weights_only=True)
     assert {t.dtype for t in saved.values()} == {torch.bfloat16}
     assert torch.all(saved["bias"] == 0.25) and torch.equal(saved["weight"], state["weight"])
+
+
+def test_in_place_on_a_sharded_hugging_face_folder_rewrites_only_the_changed_shard(tmp_path, capsys):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=64, n_positions=16)
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "gpt2", max_shard_size="8KB")
+    shards = sorted((tmp_path / "gpt2").glob("model-*.safetensors"))
+    assert len(shards) > 2
+    before = {p.name: p.read_bytes() for p in shards}
+    log = write_log(tmp_path / "e.json", [{"op": "set", "target": "transformer.wte.weight", "index": "[3, :]",
+                                           "value": 0.0}])
+    code, _, err = run(["apply", tmp_path / "gpt2", log, "--in-place"], capsys)
+    assert code == 0, err
+    changed = [p.name for p in shards if p.read_bytes() != before[p.name]]
+    assert len(changed) == 1
+    reloaded = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "gpt2")
+    assert torch.all(reloaded.transformer.wte.weight[3] == 0)
+    assert reloaded.lm_head.weight is reloaded.transformer.wte.weight
