@@ -15,9 +15,9 @@ from typing import Any
 
 from paramedit import __version__
 
-SUBCOMMANDS = ("open", "inspect", "check", "apply")
+SUBCOMMANDS = ("open", "inspect", "check", "apply", "scan", "diff")
 
-USAGE = """paramedit [-h] [--version] [--self-test] {open,inspect,check,apply} ...
+USAGE = """paramedit [-h] [--version] [--self-test] {open,inspect,check,apply,scan,diff} ...
        paramedit [MODEL_SPEC] [CHECKPOINT] [open options]   (no command: same as `open`)"""
 
 EPILOG = """examples:
@@ -26,6 +26,8 @@ EPILOG = """examples:
   paramedit inspect ckpt.safetensors --json  list tensors, shapes and the load report
   paramedit check --model model.py:Net --checkpoint ckpt.pt --input 'randn(2, 5)'
   paramedit apply ckpt.pt edits.json -o edited.safetensors
+  paramedit scan ckpt.pt                     find NaN, Inf, outliers, dead rows and where they are
+  paramedit diff before.pt after.safetensors what changed between two checkpoints
   paramedit --self-test                      check this installation works, then exit
 
 MODEL_SPEC is path/to/file.py:NAME or package.module:NAME (an nn.Module class or a function
@@ -81,6 +83,29 @@ examples:
 """
 
 
+SCAN_EPILOG = """findings: nan, inf (errors), outlier, dead_row, dead_column (warnings), constant (info),
+each with the region that holds it ([31337, 17], [777, :], [:, 5]; the first when there are more).
+An outlier is a value more than 20 robust sigmas (1.4826 x the median absolute deviation) from
+its tensor's median.
+
+examples:
+  paramedit scan model.safetensors
+  paramedit scan ckpt.pt --only 'h.*.mlp.*' --json
+  paramedit scan ckpt.pt --model model.py:Net
+"""
+
+
+DIFF_EPILOG = """per tensor: status (same, changed, only_a, only_b, shape, dtype), max |B - A|, relative
+change ||B - A|| / ||A|| and the number of changed cells. A and B may be in different formats
+(.pt against .safetensors, a folder against a file); prefixes and containers are resolved as
+when opening.
+
+examples:
+  paramedit diff before.pt after.pt
+  paramedit diff base.safetensors finetuned/ --atol 1e-6 --json
+"""
+
+
 def version_text() -> str:
     """``paramedit X.Y.Z (torch A.B.C, Python D.E.F)`` without importing torch (that takes seconds)."""
     import platform
@@ -118,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--self-test", action="store_true",
                         help="open the demo offscreen, commit an edit, run the backward check; "
                              "print PASS and exit 0, or the reason and exit 1")
-    sub = parser.add_subparsers(dest="command", metavar="{open,inspect,check,apply}", title="commands")
+    sub = parser.add_subparsers(dest="command", metavar="{open,inspect,check,apply,scan,diff}", title="commands")
 
     p = sub.add_parser("open", prog="paramedit open", help="open the window (the default command)",
                        epilog=OPEN_EPILOG, formatter_class=raw,
@@ -183,6 +208,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add-missing", action="store_true",
                    help="also write the tensors the model has and the checkpoint lacks")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    _common(p)
+
+    p = sub.add_parser("scan", prog="paramedit scan", help="find NaN, Inf, outliers, dead rows and columns",
+                       epilog=SCAN_EPILOG, formatter_class=raw,
+                       description="Read every value of every floating-point tensor once and report what is wrong,\n"
+                                   "with where. Exit 1 when a NaN or Inf is found, else 0; 2 for bad input.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint file or folder")
+    p.add_argument("--model", metavar="SPEC", help="scan the model's tensors as loaded from the checkpoint "
+                                                   "(knows its embeddings' padding rows)")
+    p.add_argument("--only", action="append", metavar="GLOB", help="scan only tensors matching GLOB (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    _common(p)
+
+    p = sub.add_parser("diff", prog="paramedit diff", help="compare two checkpoints tensor by tensor",
+                       epilog=DIFF_EPILOG, formatter_class=raw,
+                       description="Compare checkpoint B with checkpoint A, tensor by tensor. Exit 0 when they are\n"
+                                   "identical (within --atol), 1 when they differ, 2 for bad input, like cmp.")
+    p.add_argument("a", metavar="A", help="the reference checkpoint (file or folder)")
+    p.add_argument("b", metavar="B", help="the checkpoint to compare with it")
+    p.add_argument("--model", metavar="SPEC", help="load B into this model first (names as the model has them)")
+    p.add_argument("--atol", type=float, default=0.0, metavar="X",
+                   help="cells that differ by at most X count as the same (default 0: any difference)")
+    p.add_argument("--all", action="store_true", help="also list the tensors that are the same")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     _common(p)
     return parser
 
@@ -314,6 +363,34 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    session = _open_session(args, args.model, args.checkpoint)
+    report = session.scan(args.only)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for finding in report.findings:
+            print(f"  {finding.describe()}")
+        for name, reason in report.skipped.items():
+            if "only floating-point" not in reason:
+                print(f"  not scanned: {name} ({reason})")
+        print(report.summary())
+    return 1 if report.has_errors else 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    session = _open_session(args, args.model, args.b)
+    report = session.compare(args.a, atol=args.atol, trust=args.trust, container_key=args.container_key)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for t in report.tensors:
+            if args.all or t.status != "same":
+                print(f"  {t.describe()}")
+        print(report.summary())
+    return 0 if report.identical else 1
+
+
 def cmd_open(args: argparse.Namespace) -> int:
     from paramedit.core.errors import ParameditError
 
@@ -334,7 +411,8 @@ def cmd_open(args: argparse.Namespace) -> int:
     return run_app(args)
 
 
-COMMANDS = {"open": cmd_open, "inspect": cmd_inspect, "check": cmd_check, "apply": cmd_apply}
+COMMANDS = {"open": cmd_open, "inspect": cmd_inspect, "check": cmd_check, "apply": cmd_apply, "scan": cmd_scan,
+            "diff": cmd_diff}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

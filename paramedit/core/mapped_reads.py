@@ -18,9 +18,10 @@ import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
 
-__all__ = ["MappedFile", "read_through_file"]
+__all__ = ["MappedFile", "pages_hold_file_bytes", "read_through_file"]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _PRESENT, _SWAPPED, _FILE_PAGE = 1 << 63, 1 << 62, 1 << 61
@@ -118,17 +119,20 @@ def _extent_bytes(t: torch.Tensor) -> int:
     return (sum((n - 1) * s for n, s in zip(t.shape, t.stride(), strict=True)) + 1) * t.element_size()
 
 
-def _pages_hold_file_bytes(address: int, nbytes: int) -> bool:
-    """Whether every page of ``[address, address + nbytes)`` still shows the file (pagemap)."""
+def pages_hold_file_bytes(address: int, nbytes: int) -> bool:
+    """Whether every page of ``[address, address + nbytes)`` still shows the file (pagemap):
+    none was copied on write, so ``pread`` of the file gives the same bytes as memory."""
     if _PAGEMAP is None:
         return False
     first, last = address // _PAGE, (address + nbytes - 1) // _PAGE
     raw = os.pread(_PAGEMAP, 8 * (last - first + 1), 8 * first)
-    for k in range(0, len(raw), 8):
-        entry = int.from_bytes(raw[k : k + 8], "little")
-        if entry & _SWAPPED or (entry & _PRESENT and not entry & _FILE_PAGE):
-            return False  # copied on write (maybe swapped out since): memory differs from the file
-    return len(raw) == 8 * (last - first + 1)
+    if len(raw) != 8 * (last - first + 1):
+        return False
+    entries = np.frombuffer(raw, dtype=np.uint64)
+    # Copied on write (maybe swapped out since): memory differs from the file.
+    swapped = (entries & np.uint64(_SWAPPED)) != 0
+    anonymous = ((entries & np.uint64(_PRESENT)) != 0) & ((entries & np.uint64(_FILE_PAGE)) == 0)
+    return not bool((swapped | anonymous).any())
 
 
 def _row_offsets(shape: tuple[int, ...], strides: tuple[int, ...]) -> list[int]:
@@ -169,7 +173,7 @@ def read_through_file(view: torch.Tensor, files: Iterable[MappedFile]) -> torch.
     start = v.data_ptr()
     for r, offset in enumerate(_row_offsets(shape, strides)):
         address = start + offset * item
-        raw = os.pread(mapped.fd, span, address - mapped.base) if _pages_hold_file_bytes(address, span) else b""
+        raw = os.pread(mapped.fd, span, address - mapped.base) if pages_hold_file_bytes(address, span) else b""
         if len(raw) == span:
             out[r] = torch.frombuffer(bytearray(raw), dtype=v.dtype)[::step]
         else:  # written since mapping (or the file shrank): this row from memory

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from paramedit.core.analysis.checkpoint_compare import CompareReport, compare_tensors
+from paramedit.core.analysis.health_scan import ScanReport, scan_tensors, select_names
 from paramedit.core.backward_check import BackwardReport, parameter_slots, run_backward_check
 from paramedit.core.checkpoint_formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.devices import move_model, parse_device
@@ -41,7 +43,14 @@ from paramedit.core.save_plan import SavePlan, plan_save
 from paramedit.core.saving import save_tensors, write_json
 from paramedit.core.sharded_saving import save_sharded
 from paramedit.core.tensor_store import TensorStore
-from paramedit.core.tensor_tree import TensorInfo, TensorStats, build_infos, read_only_reason, tensor_stats
+from paramedit.core.tensor_tree import (
+    TensorInfo,
+    TensorStats,
+    build_infos,
+    padding_rows,
+    read_only_reason,
+    tensor_stats,
+)
 
 
 def _differs(now: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
@@ -464,6 +473,36 @@ class Session:
         self.last_backward = report
         self.events.emit("backward_done", report=report)
         return report
+
+    # ------------------------------------------------------------------ the whole model
+    def scan(self, only: list[str] | None = None, *, names: list[str] | None = None,
+             progress=None, cancelled=None) -> ScanReport:
+        """Scan every floating-point tensor (or those matching the ``only`` globs, or ``names``)
+        for NaN, Inf, outliers, dead rows and columns and constant tensors; see :mod:`health_scan`."""
+        chosen = names if names is not None else select_names(self._store.tensors, only)
+        files = self.checkpoint.mapped_files if self.checkpoint is not None else ()
+        return scan_tensors({n: self._store.tensors[n] for n in chosen}, files=files,
+                            padding_rows=padding_rows(self.model) if self.model is not None else None,
+                            checkpoint=str(self.checkpoint.path) if self.checkpoint is not None else None,
+                            progress=progress, cancelled=cancelled)
+
+    def compare(self, other: str | Path | LoadedCheckpoint | None = None, *, atol: float = 0.0,
+                trust: bool = False, container_key: str | None = None, progress=None,
+                cancelled=None) -> CompareReport:
+        """Compare this session's current tensors (B) with a reference checkpoint (A): ``other``,
+        or, when None, the checkpoint the session was opened from (what did my edits do)."""
+        if other is None:
+            reference = self._reference_checkpoint()
+        elif isinstance(other, LoadedCheckpoint):
+            reference = other
+        else:
+            reference = load_checkpoint(other, trust=trust, container_key=container_key)
+        files = [*reference.mapped_files, *(self.checkpoint.mapped_files if self.checkpoint is not None else ())]
+        label = str(self.checkpoint.path) if self.checkpoint is not None else "the open model"
+        current = dict(self._store.tensors)
+        current.update((alias, current[c]) for alias, c in self._store.aliases.items() if c in current)
+        return compare_tensors(reference.tensors, current, atol=atol, a_label=str(reference.path),
+                               b_label=label, files=files, progress=progress, cancelled=cancelled)
 
     # ------------------------------------------------------------------ saving
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

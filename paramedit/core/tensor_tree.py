@@ -180,3 +180,14 @@ def tensor_stats(tensor: torch.Tensor) -> TensorStats:
         zeros=zeros,
         numel=numel,
     )
+
+
+def padding_rows(model: nn.Module) -> dict[str, int]:
+    """Embedding weight name -> its ``padding_idx`` (a row that is zero by design)."""
+    rows = {}
+    for name, module in model.named_modules():
+        idx = getattr(module, "padding_idx", None)
+        weight = getattr(module, "weight", None)
+        if isinstance(module, nn.Embedding) and isinstance(idx, int) and isinstance(weight, torch.Tensor):
+            rows[f"{name}.weight" if name else "weight"] = idx % weight.shape[0]
+    return rows

@@ -1,0 +1,1 @@
+"""Reading the whole model: the health scan, checkpoint comparison, chunked reads."""
