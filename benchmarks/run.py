@@ -111,10 +111,12 @@ def main() -> int:
         ("commit", "one-cell commit on the 50257 x 768 embedding", "<= 0.01", 0.01),
         ("backward", "backward check vs bare out.sum().backward()", "<= 1.2", 1.2),
         ("save", "save the edited 124M model (.safetensors)", "<= 1.3", 1.3),
+        ("scan", "health scan of the 124M model vs isfinite().all() + abs().amax()", "<= 2", 2.0),
+        ("diff", "diff of two 124M checkpoints vs (b - a).abs().max()", "<= 1.5", 1.5),
     ):
         if not want(case):
             continue
-        extra_args = [str(paths["st"])] + ([str(args.work)] if case == "save" else [])
+        extra_args = [str(paths["st"])] + ([str(args.work)] if case in ("save", "diff") else [])
         out = subprocess.run([PY, str(HERE / "inprocess_cases.py"), case, *extra_args],
                              check=True, capture_output=True, text=True).stdout
         data = json.loads(out.strip().splitlines()[-1])
@@ -128,10 +130,22 @@ def main() -> int:
                      f"the flush alone is {data['durable'] - data['baseline']:.2f} s")
         if "again" in data:
             extra = f"a check right after a check: {data['again'] / data['baseline']:.3f}x"
+        if "bytes" in data:
+            extra = f"{data['bytes'] / GB:.2f} GB read once"
         if "undo_bytes" in data:
             ok = ok and data["undo_bytes"] < 1024
             extra = f"undo {data['undo_bytes']} bytes (target < 1 KB)"
         results.append(line(figure, ratio, target, ok, extra))
+
+    if want("scan_rss"):
+        ckpt = paths["st"]
+        size = ckpt.stat().st_size
+        base = best_of([PY, "-m", "paramedit", "inspect", str(ckpt), "--json"], args.repeat)
+        ours = best_of([PY, "-m", "paramedit", "scan", str(ckpt), "--json"], args.repeat)
+        extra_rss = (ours.rss - base.rss) / size
+        results.append(line("paramedit scan, whole program, vs the tensors-only inspect", ours.wall / base.wall,
+                            "(reported)", extra_rss <= 0.25,
+                            f"RSS +{extra_rss:.1%} of the checkpoint (target <= 25%: it is not made resident)"))
 
     if want("gui_table") or want("gui_heatmap"):
         gui = HERE / "gui_cases.py"

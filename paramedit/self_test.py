@@ -3,6 +3,10 @@
 It opens the bundled demo in a real ``MainWindow`` offscreen, commits one edit through core,
 checks the parameter kept its identity, runs the backward check and prints one PASS summary
 with the versions a bug report needs. Every step that fails says which, and the exit code is 1.
+
+No one is there to answer a question: every prompt takes its safe answer (a step that asks
+fails, naming the question), and a watchdog ends a run still going after :data:`TIMEOUT_S`
+(``PARAMEDIT_UNATTENDED_TIMEOUT``) with exit code 2 and the step it was stuck in on stderr.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from paramedit import __version__
 if TYPE_CHECKING:
     from paramedit.core.session import Session
     from paramedit.qt.main_window import MainWindow
+    from paramedit.qt.unattended import Unattended
 
 EDIT_TARGET = "mlp.0.bias"  # a small trainable parameter of the demo model
 EDIT_INDEX = "[0]"
 EDIT_VALUE = 0.625  # exactly representable, so the check can compare with ==
+TIMEOUT_S = 300.0  # a cold start of a frozen bundle on a slow disk takes well under a minute
 
 
 class SelfTestFailure(Exception):
@@ -116,18 +122,32 @@ def _check_backward(session: Session, lines: list[str]) -> None:
     lines.append(f"backward: {report.verdict()} (loss {report.loss:.4g} on {report.device})")
 
 
-def run_self_test(out: TextIO | None = None) -> int:
-    """Run every step; print PASS with versions (exit code 0) or FAIL and the reason (1)."""
+def run_self_test(out: TextIO | None = None, *, timeout_s: float | None = None) -> int:
+    """Run every step; print PASS with versions (exit code 0) or FAIL and the reason (1).
+
+    Past ``timeout_s`` (default :data:`TIMEOUT_S`, or ``PARAMEDIT_UNATTENDED_TIMEOUT``) the
+    process ends with exit code 2, whatever the step is stuck in.
+    """
+    from paramedit.qt.unattended import Watchdog, running_unattended, timeout_from_env
+
     out = out or sys.stdout
+    state = {"step": "starting"}
+    watchdog = Watchdog(timeout_s or timeout_from_env(TIMEOUT_S),
+                        lambda: f"paramedit self-test: FAIL: stuck while {state['step']}")
+    with watchdog, running_unattended("paramedit --self-test") as run:
+        return _run_steps(out, state, run)
+
+
+def _run_steps(out: TextIO, state: dict[str, str], run: Unattended) -> int:
     started = time.perf_counter()
     lines: list[str] = []
-    step = "starting"
+    step = state["step"] = "starting"
     window: MainWindow | None = None
     try:
         qpa = _ensure_platform()
-        step = "importing torch and Qt"
+        step = state["step"] = "importing torch and Qt"
         info = versions()
-        step = "opening the demo"
+        step = state["step"] = "opening the demo"
         import paramedit
         from paramedit.demo import demo_checkpoint, demo_model_spec
         from paramedit.qt import settings
@@ -139,12 +159,14 @@ def run_self_test(out: TextIO | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="paramedit-self-test-") as scratch:
             settings.use_settings_file(os.path.join(scratch, "settings.ini"))
             try:
-                step = "building the window"
+                step = state["step"] = "building the window"
                 window = _check_window(session, lines)
-                step = "committing an edit"
+                step = state["step"] = "committing an edit"
                 _check_commit(session, lines)
-                step = "running the backward check"
+                step = state["step"] = "running the backward check"
                 _check_backward(session, lines)
+                # A question no one could answer took its safe answer: the run did not do what it says.
+                _require(not run.declined, f"a step asked a question: {run.declined[0] if run.declined else ''}")
             finally:
                 if window is not None:
                     window.hide()  # not close(): that would ask about the unsaved edit

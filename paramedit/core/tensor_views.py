@@ -112,7 +112,7 @@ def _varies(name: str, info: TensorInfo, read: Callable[[str, str], torch.Tensor
     """Whether the tensor's sample varies; None when it cannot be read (meta, quantized...)."""
     try:
         return not looks_constant(read(name, sample_region(info.shape)))
-    except Exception:  # noqa: BLE001 - any tensor that cannot be sampled is simply not chosen
+    except Exception:  # a tensor that cannot be sampled (meta, quantized) is simply not chosen
         return None
 
 

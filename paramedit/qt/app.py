@@ -19,9 +19,12 @@ from paramedit.qt.job_runner import JobRunner
 from paramedit.qt.load_request import LoadRequest
 from paramedit.qt.main_window import MainWindow
 from paramedit.qt.settings import APPLICATION, ORGANIZATION, remember_model_file
+from paramedit.qt.unattended import Unattended, Watchdog, running_unattended, timeout_from_env
 
 SCREENSHOT_SIZE = (1400, 900)
-SCREENSHOT_TIMEOUT_MS = 180_000
+#: A screenshot run that has not saved its picture after this long ends with exit 2 (see
+#: :mod:`paramedit.qt.unattended`; ``PARAMEDIT_UNATTENDED_TIMEOUT`` changes it).
+SCREENSHOT_TIMEOUT_S = 180.0
 
 
 def _looks_like_spec(text: str) -> bool:
@@ -88,9 +91,9 @@ def run_app(args: argparse.Namespace) -> int:
         remember_model_file(model_file)
     previous_hook = install_excepthook()
     try:
-        window = MainWindow()
         if getattr(args, "screenshot", None):
-            return _screenshot(app, window, request, Path(args.screenshot))
+            return _screenshot(app, request, Path(args.screenshot))
+        window = MainWindow()
         window.show()
         if not window.autosave.offer_recovery():
             window.files.open_request(request)
@@ -101,39 +104,48 @@ def run_app(args: argparse.Namespace) -> int:
         sys.excepthook = previous_hook
 
 
-def _screenshot(app: QApplication, window: MainWindow, request: LoadRequest, path: Path) -> int:
-    window.resize(*SCREENSHOT_SIZE)
-    window.show()
+def _screenshot(app: QApplication, request: LoadRequest, path: Path) -> int:
+    """Open, grab, save: with no one to answer a question, so none is ever shown (each takes
+    its safe answer and ends the run with exit 2 and the reason), and a watchdog ends a run
+    that takes longer than its timeout, whatever it is stuck in."""
+    timeout = timeout_from_env(SCREENSHOT_TIMEOUT_S)
+    watchdog = Watchdog(timeout, f"paramedit open: error: the window did not finish loading {request.describe()} "
+                        "for the screenshot")
     # The error, if any, is printed once below as the command's own; not also as a log line.
     # Only while loading: main() may be called again in the same process (tests, scripts).
     logger = logging.getLogger("paramedit.qt")
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
-        return _load_and_grab(app, window, request, path)
+        with watchdog, running_unattended("paramedit open") as run:
+            window = MainWindow()
+            window.resize(*SCREENSHOT_SIZE)
+            window.show()
+            return _load_and_grab(app, window, request, path, run)
     finally:
         logger.setLevel(level)
 
 
-def _load_and_grab(app: QApplication, window: MainWindow, request: LoadRequest, path: Path) -> int:
+def _load_and_grab(app: QApplication, window: MainWindow, request: LoadRequest, path: Path, run: Unattended) -> int:
     loop = QEventLoop()
     outcome: dict[str, str] = {}
 
     def finish(error: str = "") -> None:
         if error:
-            outcome["error"] = error
+            outcome.setdefault("error", error)  # the first reason is the one that matters
         QTimer.singleShot(0, loop.quit)
 
+    run.on_declined = finish
     window.sessionOpened.connect(lambda: finish())
     window.jobFailed.connect(finish)
     window.files.loader.cancelled.connect(lambda: finish("opening was cancelled"))
-    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: finish("loading took too long"))
     if not window.files.open_request(request):
-        outcome["error"] = "nothing was opened"
-    else:
+        outcome.setdefault("error", run.declined[0] if run.declined else "nothing was opened")
+    elif "error" not in outcome:
         loop.exec()
     if "error" in outcome:
         print(f"paramedit open: error: {outcome['error']}", file=sys.stderr)
+        window.jobs.cancel()
         window.hide()
         window.deleteLater()
         return 2

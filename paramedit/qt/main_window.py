@@ -15,6 +15,7 @@ from paramedit.core.tensor_views import first_tensor_to_show
 from paramedit.qt import prompts
 from paramedit.qt.about_text import about_html
 from paramedit.qt.autosave_controller import AutosaveController
+from paramedit.qt.backward_input_controller import BackwardInputController, model_key
 from paramedit.qt.backward_results_widget import BackwardResultsWidget
 from paramedit.qt.error_dialog import reports_errors, show_error
 from paramedit.qt.file_controller import FileController
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         self.request: LoadRequest | None = None
         self._reask_inputs = False
         self.jobs = JobRunner(self)
+        self.inputs = BackwardInputController(self, self.settings)
 
         self.tree = ParameterTreeWidget(self)
         self.editor = TensorEditorWidget(self)
@@ -226,6 +228,7 @@ class MainWindow(QMainWindow):
             a.undo.setEnabled(s.can_undo)
             a.redo.setEnabled(s.can_redo)
             a.backward.setEnabled(s.has_model)
+            a.backward_input.setEnabled(s.has_model)
             a.export_edits.setEnabled(bool(s.history.records))
         for action in (a.open_model, a.open_checkpoint, a.open_checkpoint_folder, a.open_demo, a.recent_menu.menuAction()):
             action.setEnabled(idle)
@@ -349,8 +352,9 @@ class MainWindow(QMainWindow):
 
         self.jobs.run(f"Moving the model to {device}", s.to, device, on_result=lambda _r: None, on_error=failed)
 
-    def run_backward(self) -> None:
-        """Run core's backward check in a worker; ask for an input when the model has none."""
+    def run_backward(self, *, ask: bool = False) -> None:
+        """Run core's backward check in a worker; ask for an input when the model gives none
+        (``ask``: ask anyway, to change it)."""
         s = self._session
         if s is None or self.jobs.busy:
             return
@@ -359,18 +363,18 @@ class MainWindow(QMainWindow):
                 "the backward check needs a model; this session has only a checkpoint's tensors. "
                 "Open it with a model (File > Open Model…) to run it."))
             return
-        exprs = None
-        if s.example_inputs is None and (not s.input_exprs or self._reask_inputs):
-            exprs = prompts.ask_input_expressions(self, s.input_exprs)
-            if exprs is None:
-                return
+        key = model_key(s, self.request.model if self.request is not None else None)
+        choice = self.inputs.choose(s, key, ask=ask or self._reask_inputs)
+        if not choice.go:
+            return
         self._reask_inputs = False
 
         def failed(exc: BaseException) -> None:
             self._reask_inputs = s.example_inputs is None
             self.job_failed("Backward check failed", exc)
 
-        self.jobs.run("Running the backward check", _backward, s, exprs, on_result=lambda _r: None, on_error=failed)
+        self.jobs.run("Running the backward check", _backward, s, choice.exprs, on_error=failed,
+                      on_result=lambda _r: self.inputs.worked(key, choice.exprs if choice.asked else None))
 
     def _backward_finished(self, report: BackwardReport) -> None:
         self.tree.tree_model.set_backward_report(report)

@@ -3,23 +3,32 @@
 The window calls these through the module (``prompts.ask_unsaved_changes(...)``), so a test
 replaces one with ``monkeypatch.setattr(prompts, "ask_unsaved_changes", ...)`` and no modal
 dialog ever blocks it.
+
+Each ``ask_*`` function has a safe answer (:func:`safe_answer`): refuse, do not run, do not
+trust, cancel. In an unattended run (``--screenshot``, ``--self-test``: see
+:mod:`paramedit.qt.unattended`) it gives that answer without showing anything, and tells the
+run why, so the command can say it and exit 2 instead of waiting for a click that never comes.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QLineEdit, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QPushButton, QWidget
 
 from paramedit.qt.load_request import LoadRequest
 from paramedit.qt.open_model_dialog import CHECKPOINT_FILTER, OpenModelDialog
 from paramedit.qt.selection_edit_dialog import SelectionEdit, SelectionEditDialog
+from paramedit.qt.unattended import current as current_unattended
 
 SAVE_FILTER = "safetensors (*.safetensors);;PyTorch (*.pt)"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class UnsavedChoice(Enum):
@@ -38,6 +47,38 @@ class StagedChoice(Enum):
     CANCEL = "cancel"
 
 
+def _unattended(answer: Any, reason: str | Callable[..., str]) -> Callable[[F], F]:
+    """Give ``answer`` (and tell the run ``reason``, or ``reason(*args)``) when no one is there."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def ask(*args: Any, **kwargs: Any) -> Any:
+            run = current_unattended()
+            if run is None:
+                return fn(*args, **kwargs)
+            try:
+                text = reason(*args, **kwargs) if callable(reason) else reason
+            except TypeError:  # called with arguments the reason does not expect: still decline
+                text = _no_one(fn.__name__.removeprefix("ask_").replace("_", " "))
+            run.decline(text)
+            return answer
+
+        ask.safe_answer = answer  # type: ignore[attr-defined]
+        return ask  # type: ignore[return-value]
+
+    return decorate
+
+
+def safe_answer(ask: Callable[..., Any]) -> Any:
+    """What an ``ask_*`` function answers when no one is there to ask."""
+    return ask.safe_answer  # type: ignore[attr-defined]
+
+
+def _no_one(question: str) -> str:
+    return f"no one was there to answer a question ({question}), so the safe answer was taken"
+
+
+@_unattended(UnsavedChoice.CANCEL, lambda _p, action, _d: _no_one(f"save your changes before {action}?"))
 def ask_unsaved_changes(parent: QWidget | None, action: str, detail: str) -> UnsavedChoice:
     """Save / Discard / Cancel before ``action`` ("closing", "opening another model")."""
     box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
@@ -54,6 +95,7 @@ def ask_unsaved_changes(parent: QWidget | None, action: str, detail: str) -> Uns
     return UnsavedChoice.CANCEL
 
 
+@_unattended(False, lambda _p, path, *_a: _no_one(f"recover the edits autosaved in {path}?"))
 def ask_recover_autosave(parent: QWidget | None, path: str, context: dict, count: int) -> bool:
     """After a crash: reopen the model and checkpoint and replay the autosaved edits?"""
     what = " + ".join(str(p) for p in (context.get("model_spec"), context.get("checkpoint")) if p) or "a model"
@@ -68,6 +110,7 @@ def ask_recover_autosave(parent: QWidget | None, path: str, context: dict, count
     return box.exec() == buttons.Yes
 
 
+@_unattended(StagedChoice.CANCEL, lambda _p, _n, device: _no_one(f"commit staged edits before moving to {device}?"))
 def ask_staged_before_device_change(parent: QWidget | None, count: int, device: str) -> StagedChoice:
     box = QMessageBox(QMessageBox.Icon.Question, "Staged edits",
                       f"{count} staged edit(s) are not committed yet. Commit them before moving the model to "
@@ -102,6 +145,7 @@ def save_warnings_box(parent: QWidget | None, path: str, warnings: list[str]) ->
     return box, save
 
 
+@_unattended(False, lambda _p, path, warnings: f"not saved to {path}: " + "; ".join(warnings))
 def ask_save_despite_warnings(parent: QWidget | None, path: str, warnings: list[str]) -> bool:
     """Save anyway / Cancel (the default) when a save plan has something a user should read first:
     the model does not fit the file, edits that would not be saved, what is left out."""
@@ -110,10 +154,31 @@ def ask_save_despite_warnings(parent: QWidget | None, path: str, warnings: list[
     return box.clickedButton() is save
 
 
-def ask_trust_checkpoint(parent: QWidget | None, path: str, globals_: list[str]) -> bool:
-    """Whether to load THIS pickle with full unpickling, which can run code from the file."""
-    box = QMessageBox(QMessageBox.Icon.Warning, "Untrusted checkpoint",
-                      f"{Path(path).name} is a pickle that needs more than plain tensors.", parent=parent)
+_REFUSED = "did not load it."
+
+
+def _trust_reason(_parent: QWidget | None, path: str, _globals: list[str], reason: str = "") -> str:
+    return reason or (f"{path} needs more than plain tensors to load, and loading it could run code from the "
+                      "file; pass --trust to load it")
+
+
+def trust_question(path: str, reason: str = "") -> str:
+    """What the trust prompt says the file is, in core's words (a TorchScript archive is named
+    as one, a pickled model as a pickle): its first sentences, up to "did not load it", without
+    the globals (the dialog's Details list them) or core's command-line advice."""
+    end = reason.find(_REFUSED)
+    what = reason[: end + len(_REFUSED)] if end >= 0 else reason.split(" Load it only if")[0].strip()
+    return what or f"{Path(path).name} needs more than plain tensors to load."
+
+
+@_unattended(False, _trust_reason)
+def ask_trust_checkpoint(parent: QWidget | None, path: str, globals_: list[str], reason: str = "") -> bool:
+    """Whether to load THIS file with full unpickling, which can run code from it.
+
+    ``reason`` is core's :class:`UntrustedCheckpointError` message: it says what the file is.
+    """
+    box = QMessageBox(QMessageBox.Icon.Warning, "Untrusted checkpoint", trust_question(path, reason), parent=parent)
+    box.setObjectName("trustDialog")
     box.setInformativeText(
         "Loading it fully runs code chosen by whoever made the file: it could do anything your user "
         "account can. Only trust files from a source you trust.\n\n"
@@ -127,6 +192,8 @@ def ask_trust_checkpoint(parent: QWidget | None, path: str, globals_: list[str])
     return box.clickedButton() is trust
 
 
+@_unattended(False, lambda _p, path: f"opening {path} runs its Python code, and no one was there to allow it; "
+             "name the model file on the command line to allow it")
 def ask_run_model_file(parent: QWidget | None, path: str) -> bool:
     """Asked once per model file: importing it runs its Python code."""
     box = QMessageBox(QMessageBox.Icon.Question, "Run model code?",
@@ -138,30 +205,53 @@ def ask_run_model_file(parent: QWidget | None, path: str) -> bool:
     return box.clickedButton() is ok
 
 
-def ask_input_expressions(parent: QWidget | None, previous: list[str] | None) -> list[str] | None:
-    """The model's forward inputs as expressions, separated by ``;`` (None: cancelled)."""
-    text, ok = QInputDialog.getText(
-        parent, "Example input",
-        "The model has no example input. Give its forward inputs as expressions,\n"
-        "separated by ';'  — e.g.  randn(2, 5)   or   randint(1000, (1, 16))",
-        QLineEdit.EchoMode.Normal, "; ".join(previous or []) or "randn(2, 5)",
-    )
-    if not ok:
+def parse_input_expressions(text: str) -> list[str]:
+    """``"input_ids=randint(50, (1, 8)); attention_mask=int(ones(1, 8))"`` -> one expression each."""
+    return [part.strip() for part in text.split(";") if part.strip()]
+
+
+def input_expressions_dialog(parent: QWidget | None, text: str, source: str = "") -> QInputDialog:
+    """The input question, built but not shown, pre-filled with ``text`` (``source``: where it is from)."""
+    dialog = QInputDialog(parent)
+    dialog.setObjectName("inputExpressionsDialog")
+    dialog.setWindowTitle("Example input")
+    where = f"\n\nPre-filled — {source}." if source else ""
+    dialog.setLabelText(
+        "The backward check needs the model's forward inputs. Give them as expressions separated by ';',\n"
+        "a keyword argument of forward as name=EXPR:   randn(2, 5)   or\n"
+        "input_ids=randint(1000, (1, 16)); attention_mask=int(ones(1, 16))" + where)
+    dialog.setTextValue(text)
+    dialog.setInputMode(QInputDialog.InputMode.TextInput)
+    dialog.resize(max(dialog.sizeHint().width(), 560), dialog.sizeHint().height())
+    return dialog
+
+
+@_unattended(None, _no_one("the model's forward inputs for the backward check"))
+def ask_input_expressions(parent: QWidget | None, text: str, source: str = "") -> list[str] | None:
+    """The model's forward inputs as expressions, separated by ``;`` (None: cancelled).
+
+    ``text`` pre-fills the field (the model's own default or the last input given for it);
+    ``source`` says where it comes from ("from the model's config (GPT2LMHeadModel)").
+    """
+    dialog = input_expressions_dialog(parent, text, source)
+    if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
-    exprs = [part.strip() for part in text.split(";") if part.strip()]
-    return exprs or None
+    return parse_input_expressions(dialog.textValue()) or None
 
 
+@_unattended(None, _no_one("a checkpoint to open"))
 def ask_open_checkpoint(parent: QWidget | None, folder: str) -> str | None:
     path, _ = QFileDialog.getOpenFileName(parent, "Open checkpoint", folder, CHECKPOINT_FILTER)
     return path or None
 
 
+@_unattended(None, _no_one("a checkpoint folder to open"))
 def ask_open_checkpoint_folder(parent: QWidget | None, folder: str) -> str | None:
     path = QFileDialog.getExistingDirectory(parent, "Open checkpoint folder (save_pretrained)", folder)
     return path or None
 
 
+@_unattended(None, _no_one("where to save"))
 def ask_save_path(parent: QWidget | None, folder: str, suggested: str = "edited.safetensors") -> str | None:
     path, chosen = QFileDialog.getSaveFileName(parent, "Save tensors as", str(Path(folder) / suggested), SAVE_FILTER)
     if not path:
@@ -171,12 +261,14 @@ def ask_save_path(parent: QWidget | None, folder: str, suggested: str = "edited.
     return path
 
 
+@_unattended(None, _no_one("where to export the edit log"))
 def ask_export_path(parent: QWidget | None, folder: str) -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, "Export edit log", str(Path(folder) / "edits.json"),
                                           "Edit log (*.json)")
     return path or None
 
 
+@_unattended(False, lambda _p, region, *_a, **_k: _no_one(f"an edit of {region}"))
 def ask_selection_edit(parent: QWidget | None, region: str, dtype: torch.dtype,
                        apply: Callable[[SelectionEdit], None], mode: str, *, tensor_name: str = "",
                        folder: str = "") -> bool:
@@ -185,6 +277,7 @@ def ask_selection_edit(parent: QWidget | None, region: str, dtype: torch.dtype,
     return dialog.exec() == QDialog.DialogCode.Accepted
 
 
+@_unattended(None, _no_one("a model to open"))
 def ask_open_model(parent: QWidget | None, folder: str) -> LoadRequest | None:
     """Model spec, optional checkpoint and keyword arguments, or None when cancelled."""
     dialog = OpenModelDialog(parent, folder)

@@ -1,7 +1,8 @@
 """Opening a model and/or checkpoint off the GUI thread, with the two safety questions.
 
-Before a model file's code runs for the first time the user is asked; a pickle that needs more
-than tensors is refused by core, and the user may then trust that one file and load it again.
+Before a model file's code runs for the first time the user is asked; a checkpoint that needs
+more than tensors (a pickle asking for Python globals, a TorchScript archive, a pickled model) is
+refused by core, and the user may then trust that one file and load it again.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class SessionLoader(QObject):
     def _failed(self, exc: BaseException, request: LoadRequest) -> None:
         if isinstance(exc, UntrustedCheckpointError) and not request.trust:
             path = request.checkpoint or ""
-            if prompts.ask_trust_checkpoint(self._window, path, exc.globals):
+            if prompts.ask_trust_checkpoint(self._window, path, exc.globals, exc.message):
                 self.load(request.trusted())
             else:
                 self.cancelled.emit()

@@ -103,3 +103,30 @@ def remember_model_file(path: str | Path, settings: QSettings | None = None) -> 
     if resolved not in known:
         known.append(resolved)
         settings.setValue("known_model_files", json.dumps(known))
+
+
+MAX_REMEMBERED_INPUTS = 50
+
+
+def _input_table(settings: QSettings) -> dict[str, list[str]]:
+    raw = settings.value("backward_inputs", "")
+    try:
+        data = json.loads(raw) if isinstance(raw, str) and raw else {}
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, list) and all(isinstance(e, str) for e in v)}
+
+
+def remembered_inputs(model_key: str, settings: QSettings | None = None) -> list[str] | None:
+    """The input expressions last given for the backward check of this model (spec or class)."""
+    return _input_table(settings or app_settings()).get(model_key) or None
+
+
+def remember_inputs(model_key: str, exprs: list[str], settings: QSettings | None = None) -> None:
+    settings = settings or app_settings()
+    table = _input_table(settings)
+    table.pop(model_key, None)
+    table[model_key] = list(exprs)  # newest last: the oldest models are forgotten first
+    settings.setValue("backward_inputs", json.dumps(dict(list(table.items())[-MAX_REMEMBERED_INPUTS:])))

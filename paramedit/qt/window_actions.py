@@ -38,6 +38,7 @@ class WindowActions:
     copy: QAction
     paste: QAction
     backward: QAction
+    backward_input: QAction
     show_report: QAction
     about: QAction
     recent_menu: QMenu
@@ -46,7 +47,8 @@ class WindowActions:
     def session_actions(self) -> list[QAction]:
         """Actions that need an open session and an idle window."""
         return [self.save, self.save_as, self.export_edits, self.undo, self.redo, self.commit, self.discard,
-                self.fill, self.formula, self.init, self.copy_from, self.copy, self.paste, self.backward]
+                self.fill, self.formula, self.init, self.copy_from, self.copy, self.paste, self.backward,
+                self.backward_input]
 
 
 def _action(window: QWidget, text: str, name: str, slot, shortcut=None, icon: QStyle.StandardPixmap | None = None,
@@ -104,6 +106,9 @@ def build_actions(w: MainWindow) -> WindowActions:
         paste=_action(w, "&Paste Cells", "pasteAction", w.editor.paste, None),
         backward=_action(w, "Run &Backward Check", "backwardAction", w.run_backward, "F5", sp.SP_MediaPlay,
                          "Run one forward and backward pass and show which parameters receive gradients (F5)"),
+        backward_input=_action(w, "Backward Check With &Input…", "backwardInputAction",
+                               lambda: w.run_backward(ask=True), "Shift+F5",
+                               tip="Give the model's forward inputs, then run the backward check (Shift+F5)"),
         show_report=_action(w, "Show &Load Report", "showReportAction", w.show_load_report),
         about=_action(w, "&About paramedit", "aboutAction", w.about),
         recent_menu=QMenu("Open &Recent", w),
@@ -134,7 +139,7 @@ def build_menus(w: MainWindow, a: WindowActions) -> None:
     edit.addActions([a.copy, a.paste])
 
     model = bar.addMenu("&Model")
-    model.addAction(a.backward)
+    model.addActions([a.backward, a.backward_input])
     device = model.addMenu("&Device")
     for i in range(a.device_combo.count()):
         name = a.device_combo.itemData(i)

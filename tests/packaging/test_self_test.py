@@ -42,3 +42,21 @@ def test_self_test_takes_no_command(capsys):
         main(["--self-test", "inspect", "x.pt"])
     assert exc.value.code == 2
     assert "--self-test takes no command" in capsys.readouterr().err
+
+
+def test_self_test_never_waits_for_a_dialog(qapp, monkeypatch):
+    """Issue 9: a step that asks a question gets the safe answer at once and the self-test fails."""
+    import paramedit.self_test as self_test
+    from paramedit.qt import prompts
+
+    answers = []
+
+    def asking_step(session, lines):
+        answers.append(prompts.ask_unsaved_changes(None, "closing", "1 committed edit(s) are not saved"))
+
+    monkeypatch.setattr(self_test, "_check_backward", asking_step)
+    out = io.StringIO()
+    assert run_self_test(out) == 1
+    assert answers == [prompts.UnsavedChoice.CANCEL]
+    text = out.getvalue()
+    assert "FAIL" in text and "no one was there to answer" in text and "save your changes before closing" in text

@@ -95,12 +95,12 @@ def test_untrusted_pickle_asks_then_reloads_trusted(make_window, qtbot, tmp_path
     asked = []
     window = make_window()
 
-    monkeypatch.setattr(prompts, "ask_trust_checkpoint", lambda parent, p, globs: asked.append(globs) or False)
+    monkeypatch.setattr(prompts, "ask_trust_checkpoint", lambda parent, p, globs, reason: asked.append(globs) or False)
     with qtbot.waitSignal(window.files.loader.cancelled, timeout=20000):
         window.files.open_request(LoadRequest(None, str(path)))
     assert window.session is None and "argparse.Namespace" in asked[0]
 
-    monkeypatch.setattr(prompts, "ask_trust_checkpoint", lambda parent, p, globs: True)
+    monkeypatch.setattr(prompts, "ask_trust_checkpoint", lambda parent, p, globs, reason: True)
     _open(window, qtbot, LoadRequest(None, str(path)))
     assert window.session.checkpoint.trusted
     assert "w" in window.session.names()
@@ -154,7 +154,7 @@ def test_backward_button_shows_results_icons_and_verdict(window, qtbot):
 
 def test_backward_asks_for_an_input_once_per_session(make_window, qtbot, monkeypatch):
     window = make_window(paramedit.open_session(torch.nn.Linear(5, 3)))
-    monkeypatch.setattr(prompts, "ask_input_expressions", lambda parent, previous: ["randn(2, 5)"])
+    monkeypatch.setattr(prompts, "ask_input_expressions", lambda parent, text, source: ["randn(2, 5)"])
     with qtbot.waitSignal(window.backwardShown, timeout=20000):
         action(window, "backwardAction").trigger()
     assert window.session.input_exprs == ["randn(2, 5)"]
@@ -166,7 +166,7 @@ def test_backward_asks_for_an_input_once_per_session(make_window, qtbot, monkeyp
 
 def test_backward_error_is_shown_in_a_dialog(make_window, qtbot, monkeypatch):
     window = make_window(paramedit.open_session(torch.nn.Linear(5, 3)))
-    monkeypatch.setattr(prompts, "ask_input_expressions", lambda parent, previous: ["randn(2, 7)"])
+    monkeypatch.setattr(prompts, "ask_input_expressions", lambda parent, text, source: ["randn(2, 7)"])
     with qtbot.waitSignal(window.jobFailed, timeout=20000) as failed:
         action(window, "backwardAction").trigger()
     assert "forward raised" in failed.args[0]
