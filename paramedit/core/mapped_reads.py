@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["MappedFile", "pages_hold_file_bytes", "read_through_file"]
+__all__ = ["MappedFile", "pages_hold_file_bytes", "pages_resident", "read_through_file"]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _PRESENT, _SWAPPED, _FILE_PAGE = 1 << 63, 1 << 62, 1 << 61
@@ -133,6 +133,20 @@ def pages_hold_file_bytes(address: int, nbytes: int) -> bool:
     swapped = (entries & np.uint64(_SWAPPED)) != 0
     anonymous = ((entries & np.uint64(_PRESENT)) != 0) & ((entries & np.uint64(_FILE_PAGE)) == 0)
     return not bool((swapped | anonymous).any())
+
+
+def pages_resident(address: int, nbytes: int) -> bool:
+    """Whether every page of ``[address, address + nbytes)`` is already in this process's memory
+    and still the file's: reading them there costs no residency that is not already paid."""
+    if _PAGEMAP is None or nbytes <= 0:
+        return False
+    first, last = address // _PAGE, (address + nbytes - 1) // _PAGE
+    raw = os.pread(_PAGEMAP, 8 * (last - first + 1), 8 * first)
+    if len(raw) != 8 * (last - first + 1):
+        return False
+    entries = np.frombuffer(raw, dtype=np.uint64)
+    present_file = (entries & np.uint64(_PRESENT | _FILE_PAGE)) == np.uint64(_PRESENT | _FILE_PAGE)
+    return bool(present_file.all())
 
 
 def _row_offsets(shape: tuple[int, ...], strides: tuple[int, ...]) -> list[int]:

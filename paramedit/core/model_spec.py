@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import hashlib
-import inspect
 import importlib
 import importlib.util
+import inspect
 import json
 import sys
 import traceback

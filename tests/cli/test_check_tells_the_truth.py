@@ -201,5 +201,5 @@ def test_hugging_face_models_get_inputs_from_their_config():
 
 def test_a_model_without_an_example_gets_a_guess_in_the_error_not_a_random_shape(tmp_path, capsys):
     (tmp_path / "plain.py").write_text("from torch import nn\n\ndef conv():\n    return nn.Sequential(nn.Conv2d(3, 4, 3))\n")
-    code, out, err = run(["check", "--model", f"{tmp_path / 'plain.py'}:conv"], capsys)
+    code, _out, err = run(["check", "--model", f"{tmp_path / 'plain.py'}:conv"], capsys)
     assert code == 2 and "--input 'randn(1, 3, 32, 32)'" in err and "guessed from its first layer" in err

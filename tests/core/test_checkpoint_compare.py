@@ -13,8 +13,8 @@ from torch import nn
 
 import paramedit
 from paramedit.cli import main
-from paramedit.core.analysis.chunked_reads import ChunkReader
 from paramedit.core.analysis.checkpoint_compare import compare_tensors
+from paramedit.core.analysis.chunked_reads import ChunkReader
 
 
 def run(args, capsys):

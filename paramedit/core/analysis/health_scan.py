@@ -183,7 +183,7 @@ class _FirstHit:
     value: float = math.nan
 
     def add(self, mask: torch.Tensor, values: torch.Tensor, offset: int) -> None:
-        n = int(mask.sum())
+        n = int(torch.count_nonzero(mask))  # not mask.sum(): ~15x slower on the CPU
         if n and self.flat < 0:
             i = int(torch.argmax(mask.reshape(-1).to(torch.uint8)))
             self.flat, self.value = offset + i, float(values.reshape(-1)[i])
@@ -230,8 +230,11 @@ class _TensorScan:
             lo, hi = min(lo, small), max(hi, big)
             if two_d:
                 assert col_nonzero is not None
-                nonzero = m.ne(0) if len(self.shape) == 2 else m.reshape(n, self.shape[1], -1).ne(0).any(dim=2)
-                col_nonzero |= nonzero.any(dim=0).cpu()
+                # A column is all zeros when its max and min are (NaN counts as non-zero); amax/amin
+                # along a dim run several times faster than ne(0).any() on the CPU.
+                cols = m if len(self.shape) == 2 else m.reshape(n, self.shape[1], -1)
+                dims = 0 if len(self.shape) == 2 else (0, 2)
+                col_nonzero |= (cols.amax(dim=dims).ne(0) | cols.amin(dim=dims).ne(0)).cpu()
             first = start * self.per_row
             samples.append(m.reshape(-1)[(-first) % step :: step].double().cpu())
         sample = torch.cat(samples) if samples else torch.empty(0, dtype=torch.float64)
@@ -242,7 +245,7 @@ class _TensorScan:
         if nonfinite:
             findings += self._nonfinite((~finite_rows).nonzero().reshape(-1), check)
         if not nonfinite and lo == hi:  # min == max: every value is the same
-            return findings + [Finding(self.name, "constant", "info", "[...]", self.numel, lo)]
+            return [*findings, Finding(self.name, "constant", "info", "[...]", self.numel, lo)]
         if two_d:
             findings += self._dead(row_norm, col_nonzero)
         if math.isfinite(lo) and math.isfinite(hi):  # else: no finite value at all
