@@ -175,6 +175,9 @@ def _refuse(path: Path, fmt: str, exc: BaseException | None, details: str | None
     elif fmt == "pickle":
         what = ("is a plain Python pickle, not a torch.save file: reading it means running pickle, "
                 "which can run code from the file")  # fmt: skip
+    elif any(g.startswith("torch.nn.modules.") for g in found):
+        what = ("holds a pickled model (torch.save(model)), not a state dict: loading it would run code from "
+                "the file")
     elif found:
         what = "needs more than tensors: loading it would run code from the file"
     else:

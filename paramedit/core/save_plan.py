@@ -228,7 +228,7 @@ def _fit(plan: SavePlan, report: LoadReport, ckpt_to_model: Mapping[str, str],
                                  f"(--add-missing): {_few(report.missing)}")
         else:
             plan.mismatch.append(f"{len(report.missing)} tensor(s) the model has and the file lacks are not written "
-                                 f"(--add-missing writes them): {_few(report.missing)}")
+                                 f"(unless asked: --add-missing, add_missing=True): {_few(report.missing)}")
     if report.unexpected:
         plan.mismatch.append(f"{len(report.unexpected)} tensor(s) the file has and the model lacks are written back "
                              f"unchanged: {_few(report.unexpected)}")

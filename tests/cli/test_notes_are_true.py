@@ -130,3 +130,10 @@ def test_inspect_prints_each_note_once(transformers, tmp_path, capsys):
     assert code == 0
     notes = [line for line in out.splitlines() if line.strip().startswith("note:")]
     assert len(notes) == len(set(notes)) and any("without copying" in n for n in notes)
+
+
+def test_a_pickled_model_is_called_a_pickled_model(tmp_path):
+    torch.save(nn.Sequential(nn.Linear(2, 2)), tmp_path / "whole.pt")
+    with pytest.raises(UntrustedCheckpointError) as info:
+        paramedit.open_session(None, tmp_path / "whole.pt")
+    assert "holds a pickled model (torch.save(model)), not a state dict" in info.value.message
