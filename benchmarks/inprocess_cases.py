@@ -192,7 +192,7 @@ def case_diff(ckpt: str, out_dir: str) -> dict:
 
     def ours(fresh: bool):
         b = ours_b(fresh)
-        reference = paramedit.core.checkpoint_formats.load_checkpoint(ckpt)
+        reference = paramedit.core.checkpoints.formats.load_checkpoint(ckpt)
         return lambda: b.compare(reference)
 
     return _interleaved(ours, baseline)

@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open_session(args: argparse.Namespace, model: str | None, checkpoint: str | None):
-    from paramedit.core.model_spec import parse_model_kwargs
+    from paramedit.core.model.spec import parse_model_kwargs
     from paramedit.core.opening import open_session
 
     return open_session(model, checkpoint, device=getattr(args, "device", "cpu"),
@@ -328,7 +328,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from paramedit.core.edits import read_edit_log
+    from paramedit.core.editing.edits import read_edit_log
     from paramedit.core.errors import ParameditError
 
     edits = read_edit_log(args.edits)

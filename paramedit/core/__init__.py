@@ -1,8 +1,6 @@
 """paramedit's engine: no Qt here. Usable from scripts and notebooks."""
 
-from paramedit.core.backward_check import BackwardReport
-from paramedit.core.devices import available_devices
-from paramedit.core.edits import Edit, read_edit_log
+from paramedit.core.editing.edits import Edit, read_edit_log
 from paramedit.core.errors import (
     BackwardCheckError,
     CheckpointError,
@@ -17,6 +15,8 @@ from paramedit.core.errors import (
     UntrustedCheckpointError,
     ValueValidationError,
 )
+from paramedit.core.model.backward_check import BackwardReport
+from paramedit.core.model.devices import available_devices
 from paramedit.core.opening import open_session
 from paramedit.core.session import Session
 

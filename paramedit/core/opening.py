@@ -10,12 +10,17 @@ from typing import Any
 
 from torch import nn
 
-from paramedit.core.checkpoint_formats import LoadedCheckpoint, load_checkpoint
-from paramedit.core.devices import move_model, parse_device
-from paramedit.core.empty_build import capture_output, model_output_to_stderr
+from paramedit.core.checkpoints.formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.errors import ModelSpecError, ParameditError
-from paramedit.core.load_report import LoadReport, assign_into_meta_model, load_into_model, meta_build_problem
-from paramedit.core.model_spec import build_model, model_example_inputs
+from paramedit.core.model.devices import move_model, parse_device
+from paramedit.core.model.empty_build import capture_output, model_output_to_stderr
+from paramedit.core.model.load_report import (
+    LoadReport,
+    assign_into_meta_model,
+    load_into_model,
+    meta_build_problem,
+)
+from paramedit.core.model.spec import build_model, model_example_inputs
 from paramedit.core.session import Session
 from paramedit.core.tensor_store import TensorStore
 from paramedit.core.tensor_tree import model_tensors

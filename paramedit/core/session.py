@@ -19,11 +19,17 @@ from torch import nn
 
 from paramedit.core.analysis.checkpoint_compare import CompareReport, compare_tensors
 from paramedit.core.analysis.health_scan import ScanReport, scan_tensors, select_names
-from paramedit.core.backward_check import BackwardReport, parameter_slots, run_backward_check
-from paramedit.core.checkpoint_formats import LoadedCheckpoint, load_checkpoint
-from paramedit.core.devices import move_model, parse_device
-from paramedit.core.edit_values import compute_edit_values, source_tensor
-from paramedit.core.edits import WHOLE, Edit, edit_log
+from paramedit.core.checkpoints.formats import LoadedCheckpoint, load_checkpoint
+from paramedit.core.checkpoints.mapped_reads import read_through_file
+from paramedit.core.checkpoints.save_plan import SavePlan, plan_save
+from paramedit.core.checkpoints.saving import save_tensors, write_json
+from paramedit.core.checkpoints.sharded_saving import save_sharded
+from paramedit.core.editing.edit_values import compute_edit_values, source_tensor
+from paramedit.core.editing.edits import WHOLE, Edit, edit_log
+from paramedit.core.editing.history import CommitRecord, History, WriteAtom
+from paramedit.core.editing.identity import IdentityCheck, IdentityRecord, identity_snapshot, verify_identity
+from paramedit.core.editing.region_overlap import overlay
+from paramedit.core.editing.regions import Region, parse_region
 from paramedit.core.errors import (
     BackwardCheckError,
     EditError,
@@ -32,16 +38,10 @@ from paramedit.core.errors import (
     SaveError,
 )
 from paramedit.core.events import EventEmitter
-from paramedit.core.history import CommitRecord, History, WriteAtom
-from paramedit.core.identity import IdentityCheck, IdentityRecord, identity_snapshot, verify_identity
-from paramedit.core.input_builder import build_inputs
-from paramedit.core.load_report import LoadReport
-from paramedit.core.mapped_reads import read_through_file
-from paramedit.core.region_overlap import overlay
-from paramedit.core.regions import Region, parse_region
-from paramedit.core.save_plan import SavePlan, plan_save
-from paramedit.core.saving import save_tensors, write_json
-from paramedit.core.sharded_saving import save_sharded
+from paramedit.core.model.backward_check import BackwardReport, parameter_slots, run_backward_check
+from paramedit.core.model.devices import move_model, parse_device
+from paramedit.core.model.inputs import build_inputs
+from paramedit.core.model.load_report import LoadReport
 from paramedit.core.tensor_store import TensorStore
 from paramedit.core.tensor_tree import (
     TensorInfo,

@@ -10,7 +10,7 @@ import torch
 from PySide6.QtCore import qVersion
 
 from paramedit import __version__
-from paramedit.core.devices import available_devices, device_label
+from paramedit.core.model.devices import available_devices, device_label
 from paramedit.core.session import Session
 
 

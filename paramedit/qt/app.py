@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from paramedit import __version__
 from paramedit.app_icon import DESKTOP_FILE_NAME, application_icon
-from paramedit.core.model_spec import parse_model_kwargs
+from paramedit.core.model.spec import parse_model_kwargs
 from paramedit.demo import demo_checkpoint, demo_model_spec
 from paramedit.qt.error_dialog import install_excepthook
 from paramedit.qt.job_runner import JobRunner

@@ -1,6 +1,6 @@
 """Crash safety for the window: autosave the edit log, offer to replay it after a crash.
 
-Core's :class:`~paramedit.core.edit_autosave.EditAutosave` rewrites a small JSON file after every
+Core's :class:`~paramedit.core.editing.autosave.EditAutosave` rewrites a small JSON file after every
 commit, undo, redo and save. A clean close removes it; a crash leaves it, and the next start
 offers to reopen the same model and checkpoint and replay the edits as one undoable step.
 """
@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QStandardPaths
 
-from paramedit.core.edit_autosave import (
+from paramedit.core.checkpoints.saving import clean_stale_temp_files
+from paramedit.core.editing.autosave import (
     EditAutosave,
     default_autosave_path,
     find_autosaves,
@@ -21,7 +22,6 @@ from paramedit.core.edit_autosave import (
     replay_autosave,
 )
 from paramedit.core.errors import ParameditError
-from paramedit.core.saving import clean_stale_temp_files
 from paramedit.core.session import Session
 from paramedit.qt import prompts, settings
 from paramedit.qt.load_request import LoadRequest

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from PySide6.QtCore import QObject, QSettings
 from PySide6.QtWidgets import QWidget
 
-from paramedit.core.input_builder import default_input_exprs, huggingface_input_exprs
+from paramedit.core.model.inputs import default_input_exprs, huggingface_input_exprs
 from paramedit.core.session import Session
 from paramedit.qt import prompts
 from paramedit.qt.settings import remember_inputs, remembered_inputs

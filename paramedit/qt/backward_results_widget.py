@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from paramedit.core.backward_check import BackwardReport
+from paramedit.core.model.backward_check import BackwardReport
 from paramedit.qt.grad_status import COLORS, MEANINGS, GradStatus, grad_status, status_icon, verdict_status
 
 HEADERS = ("Parameter", "Status", "Grad norm")

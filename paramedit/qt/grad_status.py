@@ -7,7 +7,7 @@ from enum import Enum
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPen, QPixmap
 
-from paramedit.core.backward_check import BackwardReport, ParamGrad
+from paramedit.core.model.backward_check import BackwardReport, ParamGrad
 
 
 class GradStatus(Enum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QToolButton, QVBoxLayout, QWidget
 
-from paramedit.core.load_report import LoadReport
+from paramedit.core.model.load_report import LoadReport
 
 BANNER_STYLE = """
 QFrame#loadReport { background: #fff4ce; border: 1px solid #e3b341; border-radius: 4px; }

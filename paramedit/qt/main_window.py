@@ -8,10 +8,10 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget, Q
 from superqt.utils import signals_blocked
 
 from paramedit.app_icon import application_icon
-from paramedit.core.backward_check import BackwardReport
+from paramedit.core.analysis.tensor_views import first_tensor_to_show
 from paramedit.core.errors import BackwardCheckError
+from paramedit.core.model.backward_check import BackwardReport
 from paramedit.core.session import Session
-from paramedit.core.tensor_views import first_tensor_to_show
 from paramedit.qt import prompts
 from paramedit.qt.about_text import about_html
 from paramedit.qt.autosave_controller import AutosaveController

@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from paramedit.core.backward_check import BackwardReport
+from paramedit.core.model.backward_check import BackwardReport
 from paramedit.core.session import Session
 from paramedit.core.tensor_tree import TensorInfo
 from paramedit.qt.grad_status import MEANINGS, GradStatus, status_icon, statuses

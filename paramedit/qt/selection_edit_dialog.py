@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from paramedit.core.editing.initializers import INIT_METHODS, init_arguments
+from paramedit.core.editing.values import check_scalar, parse_number
 from paramedit.core.errors import ParameditError, ValueValidationError
-from paramedit.core.initializers import INIT_METHODS, init_arguments
-from paramedit.core.values import check_scalar, parse_number
 from paramedit.qt.open_model_dialog import CHECKPOINT_FILTER
 
 MODES = ("fill", "formula", "init", "copy")

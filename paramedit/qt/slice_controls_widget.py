@@ -9,7 +9,7 @@ Conventions for small tensors, where the widget hides itself because there is no
 
 For N >= 3 the view opens on the tensor's two largest dims (never a size-1 dim while two are
 larger; a 1x1 conv ``[out, in, 1, 1]`` opens as out x in): see
-:func:`paramedit.core.tensor_views.default_view_dims`.
+:func:`paramedit.core.analysis.tensor_views.default_view_dims`.
 
 ``set_shape`` never emits ``sliceChanged``: the caller reads the state right after calling it.
 """
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from paramedit.core.tensor_views import default_view_dims
+from paramedit.core.analysis.tensor_views import default_view_dims
 
 __all__ = ["SliceControlsWidget"]
 

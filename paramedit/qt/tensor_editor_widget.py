@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from paramedit.core.editing.values import format_tsv, tsv_to_values
 from paramedit.core.errors import ParameditError
 from paramedit.core.session import Session
-from paramedit.core.values import format_tsv, tsv_to_values
 from paramedit.qt import prompts
 from paramedit.qt.heatmap_data import sampling_steps
 from paramedit.qt.heatmap_view import HeatmapView

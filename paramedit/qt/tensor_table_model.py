@@ -19,12 +19,12 @@ import torch
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 
+from paramedit.core.analysis.tensor_views import default_view_dims
+from paramedit.core.editing.regions import format_region
+from paramedit.core.editing.values import check_scalar, parse_number
 from paramedit.core.errors import ParameditError
-from paramedit.core.regions import format_region
 from paramedit.core.session import Session
 from paramedit.core.tensor_tree import TensorInfo
-from paramedit.core.tensor_views import default_view_dims
-from paramedit.core.values import check_scalar, parse_number
 from paramedit.qt.number_format import NumberFormat, edit_text, format_number
 
 # A tile is a little more than a screenful of rows by a few screens of columns: small enough that

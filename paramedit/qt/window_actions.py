@@ -9,7 +9,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QMenu, QStyle, QToolBar, QWidget
 
-from paramedit.core.devices import available_devices, device_label
+from paramedit.core.model.devices import available_devices, device_label
 
 if TYPE_CHECKING:
     from paramedit.qt.main_window import MainWindow

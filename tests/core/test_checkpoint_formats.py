@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import save_file, save_model
 from torch import nn
 
-from paramedit.core.checkpoint_formats import (
+from paramedit.core.checkpoints.formats import (
     LoadedCheckpoint,
     detect_format,
     find_shared_aliases,

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from paramedit.core.checkpoint_formats import detect_format, load_checkpoint, unsafe_globals
+from paramedit.core.checkpoints.formats import detect_format, load_checkpoint, unsafe_globals
 from paramedit.core.errors import CheckpointError, UntrustedCheckpointError
 
 HERE = __name__  # the module the custom classes below are pickled under

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from paramedit.core.checkpoint_formats import detect_format, load_checkpoint, unsafe_globals
+from paramedit.core.checkpoints.formats import detect_format, load_checkpoint, unsafe_globals
 from paramedit.core.errors import CheckpointError, UntrustedCheckpointError
 
 dcp = pytest.importorskip("torch.distributed.checkpoint")

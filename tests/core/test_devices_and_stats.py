@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import paramedit
-from paramedit.core.devices import available_devices, parse_device
 from paramedit.core.errors import DeviceError
+from paramedit.core.model.devices import available_devices, parse_device
 from paramedit.core.tensor_tree import tensor_stats
 
 

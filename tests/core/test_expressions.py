@@ -8,9 +8,9 @@ import time
 import pytest
 import torch
 
-from paramedit.core import expression_functions
+from paramedit.core.editing import expression_functions
+from paramedit.core.editing.expressions import FUNCTIONS, Expression, evaluate_expression, parse_expression
 from paramedit.core.errors import ExpressionError
-from paramedit.core.expressions import FUNCTIONS, Expression, evaluate_expression, parse_expression
 
 X = torch.tensor([[-2.0, -0.5, 0.0], [0.5, 1.5, 3.0]])
 X64 = X.to(torch.float64)

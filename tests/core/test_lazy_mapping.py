@@ -20,10 +20,14 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 from safetensors.torch import save as safetensors_save
 
-from paramedit.core.checkpoint_formats import load_checkpoint
+from paramedit.core.checkpoints.formats import load_checkpoint
+from paramedit.core.checkpoints.safetensors_mapping import (
+    SAFETENSORS_DTYPES,
+    map_safetensors,
+    read_safetensors_header,
+)
+from paramedit.core.checkpoints.saving import save_tensors
 from paramedit.core.errors import CheckpointError
-from paramedit.core.safetensors_mapping import SAFETENSORS_DTYPES, map_safetensors, read_safetensors_header
-from paramedit.core.saving import save_tensors
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads memory use from /proc")
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

@@ -18,9 +18,9 @@ import torch
 from safetensors.torch import save_file
 
 import paramedit
-from paramedit.core import mapped_reads
-from paramedit.core.mapped_reads import read_through_file
-from paramedit.core.saving import save_tensors
+from paramedit.core.checkpoints import mapped_reads
+from paramedit.core.checkpoints.mapped_reads import read_through_file
+from paramedit.core.checkpoints.saving import save_tensors
 
 pytestmark = pytest.mark.skipif(mapped_reads._PAGEMAP is None, reason="needs /proc/self/pagemap (Linux)")
 

@@ -8,7 +8,7 @@ from torch import nn
 
 import paramedit
 from paramedit.core.errors import ModelSpecError
-from paramedit.core.model_spec import build_model, parse_model_kwargs
+from paramedit.core.model.spec import build_model, parse_model_kwargs
 
 
 def test_class_factory_and_kwargs(models_py):

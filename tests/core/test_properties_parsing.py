@@ -9,10 +9,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paramedit.core.editing.expressions import parse_expression
+from paramedit.core.editing.regions import format_region, parse_region
+from paramedit.core.editing.values import format_tsv, parse_number, parse_tsv, tsv_to_values
 from paramedit.core.errors import ExpressionError, ParameditError
-from paramedit.core.expressions import parse_expression
-from paramedit.core.regions import format_region, parse_region
-from paramedit.core.values import format_tsv, parse_number, parse_tsv, tsv_to_values
 
 shapes = st.lists(st.integers(0, 6), max_size=4).map(tuple)
 bounds = st.one_of(st.none(), st.integers(-9, 9))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from paramedit.core.editing.regions import MAX_REGION_TEXT, Region, format_region, parse_region
 from paramedit.core.errors import ParameditError, RegionError
-from paramedit.core.regions import MAX_REGION_TEXT, Region, format_region, parse_region
 
 # (text, tensor shape, the NumPy index it means)
 SELECTIONS = [

@@ -11,8 +11,8 @@ import torch
 from safetensors import safe_open
 
 import paramedit
+from paramedit.core.checkpoints.saving import atomic_write, stale_temp_files
 from paramedit.core.errors import SaveError
-from paramedit.core.saving import atomic_write, stale_temp_files
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])

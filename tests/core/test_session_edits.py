@@ -165,7 +165,7 @@ def test_edit_log_lists_committed_edits_and_drops_undone_ones(session):
 
 
 def test_apply_edits_is_all_or_nothing(session):
-    from paramedit.core.edits import Edit
+    from paramedit.core.editing.edits import Edit
 
     before = _bits(session.tensor("fc.weight"))
     with pytest.raises(ValueValidationError, match="edit 2"):

@@ -13,11 +13,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from paramedit.core.checkpoint_detect import read_index
-from paramedit.core.checkpoint_formats import LoadedCheckpoint, load_checkpoint
+from paramedit.core.checkpoints.detect import read_index
+from paramedit.core.checkpoints.formats import LoadedCheckpoint, load_checkpoint
+from paramedit.core.checkpoints.saving import stale_temp_files
+from paramedit.core.checkpoints.sharded_saving import is_sharded_safetensors, save_sharded
 from paramedit.core.errors import SaveError
-from paramedit.core.saving import stale_temp_files
-from paramedit.core.sharded_saving import is_sharded_safetensors, save_sharded
 
 hub = pytest.importorskip("huggingface_hub")
 

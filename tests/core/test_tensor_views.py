@@ -10,9 +10,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 import paramedit
-from paramedit.core.regions import parse_region
-from paramedit.core.session import Session
-from paramedit.core.tensor_views import (
+from paramedit.core.analysis.tensor_views import (
     MAX_COLUMN_STEP,
     SAMPLE_BUDGET,
     default_view_dims,
@@ -20,6 +18,8 @@ from paramedit.core.tensor_views import (
     looks_constant,
     sample_region,
 )
+from paramedit.core.editing.regions import parse_region
+from paramedit.core.session import Session
 
 
 @pytest.mark.parametrize(("shape", "dims"), [

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from paramedit.core.errors import ValueValidationError
-from paramedit.core.values import (
+from paramedit.core.editing.values import (
     check_scalar,
     format_tsv,
     parse_number,
@@ -19,6 +18,7 @@ from paramedit.core.values import (
     to_values,
     tsv_to_values,
 )
+from paramedit.core.errors import ValueValidationError
 
 FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 INTS = [torch.int8, torch.uint8, torch.int32, torch.int64]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from paramedit.core.edit_autosave import find_autosaves
+from paramedit.core.editing.autosave import find_autosaves
 from paramedit.qt import prompts
 from paramedit.qt.autosave_controller import autosave_folder
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PySide6.QtWidgets import QComboBox, QSlider, QSpinBox
 
-from paramedit.core.regions import parse_region
+from paramedit.core.editing.regions import parse_region
 from paramedit.qt.slice_controls_widget import SliceControlsWidget
 
 SHOTS = Path("/tmp/paramedit_shots")

@@ -6,7 +6,7 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from paramedit.core.values import format_tsv
+from paramedit.core.editing.values import format_tsv
 from paramedit.qt import prompts
 from paramedit.qt.selection_edit_dialog import SelectionEdit
 from paramedit.qt.tensor_table_model import STAGED_BRUSH

@@ -14,7 +14,7 @@ from PySide6.QtGui import QDropEvent, QImage
 from safetensors.torch import load_file, save_file
 
 import paramedit
-from paramedit.core.devices import available_devices
+from paramedit.core.model.devices import available_devices
 from paramedit.demo import demo_checkpoint, demo_model_spec
 from paramedit.qt import error_dialog, prompts
 from paramedit.qt.grad_status import GradStatus

@@ -1,7 +1,7 @@
 """A real saving process for ``test_kill_during_save.py``, killed with SIGKILL at chosen points.
 
 Run as a script, it imports torch and paramedit once (seconds), prints ``ready``, then for each
-JSON job on stdin forks a child that saves through ``paramedit.core.saving`` and prints
+JSON job on stdin forks a child that saves through ``paramedit.core.checkpoints.saving`` and prints
 ``pid N``; the next line, ``kill`` or ``wait``, says whether to SIGKILL the child, and when it
 has ended the script prints ``exit N STATUS`` (the raw wait status). A job's ``phase`` says where the
 child stops and waits to be killed, after writing ``marker`` so the test knows it got there:
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from paramedit.core import saving
+from paramedit.core.checkpoints import saving
 
 NUMEL = 1 << 20  # one MiB of float32 per tensor
 TENSORS = 8  # 32 MiB per file

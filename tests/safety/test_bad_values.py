@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 import paramedit
+from paramedit.core.editing.regions import parse_region
+from paramedit.core.editing.values import check_scalar, parse_number, tsv_to_values
 from paramedit.core.errors import ParameditError, RegionError, ValueValidationError
-from paramedit.core.regions import parse_region
-from paramedit.core.values import check_scalar, parse_number, tsv_to_values
 
 
 class AllDtypes(nn.Module):

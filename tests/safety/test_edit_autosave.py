@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import paramedit
-from paramedit.core.edit_autosave import (
+from paramedit.core.editing.autosave import (
     AUTOSAVE_SUFFIX,
     EditAutosave,
     default_autosave_path,
@@ -110,7 +110,7 @@ def test_a_process_killed_mid_session_is_replayed(models_py, linear_ckpt, tmp_pa
     script = tmp_path / "crash.py"
     script.write_text(textwrap.dedent(f"""
         import os, signal, torch, paramedit
-        from paramedit.core.edit_autosave import EditAutosave
+        from paramedit.core.editing.autosave import EditAutosave
         s = paramedit.open_session({f"{models_py}:Net"!r}, {str(linear_ckpt)!r})
         EditAutosave(s, {str(tmp_path / "crash.paramedit-autosave.json")!r})
         s.stage_formula("fc.weight", "[...]", "x * 3 - 1")

@@ -25,7 +25,11 @@ from hypothesis import strategies as st
 from torch import nn
 
 import paramedit
-from paramedit.core.edits import Edit
+from paramedit.core.editing.edits import Edit
+from paramedit.core.editing.expression_functions import SIGNATURES
+from paramedit.core.editing.expressions import parse_expression
+from paramedit.core.editing.regions import parse_region
+from paramedit.core.editing.values import check_scalar, parse_number, to_values, tsv_to_values
 from paramedit.core.errors import (
     EditError,
     ExpressionError,
@@ -33,10 +37,6 @@ from paramedit.core.errors import (
     RegionError,
     ValueValidationError,
 )
-from paramedit.core.expression_functions import SIGNATURES
-from paramedit.core.expressions import parse_expression
-from paramedit.core.regions import parse_region
-from paramedit.core.values import check_scalar, parse_number, to_values, tsv_to_values
 
 TRIED: Counter[str] = Counter()
 ACCEPTED: Counter[str] = Counter()

@@ -1,7 +1,7 @@
 """Issue 5, "files are never lost": kill a real saving process, fill the disk, deny permission.
 
 The kill tests drive ``save_child.py``: a process that saves 32 MiB through
-``paramedit.core.saving`` over an existing good file and is killed with SIGKILL at each phase
+``paramedit.core.checkpoints.saving`` over an existing good file and is killed with SIGKILL at each phase
 of the save (and after several delays with the real writers). After every kill the target loads
 with its old content (or the complete new one, once the rename happened), and the next start's
 :func:`clean_stale_temp_files` leaves the folder holding exactly the target.
@@ -24,9 +24,14 @@ import pytest
 import torch
 
 import paramedit
-from paramedit.core.checkpoint_formats import load_checkpoint
+from paramedit.core.checkpoints.formats import load_checkpoint
+from paramedit.core.checkpoints.saving import (
+    atomic_write,
+    clean_stale_temp_files,
+    save_tensors,
+    stale_temp_files,
+)
 from paramedit.core.errors import SaveError
-from paramedit.core.saving import atomic_write, clean_stale_temp_files, save_tensors, stale_temp_files
 
 from .save_child import make_state
 

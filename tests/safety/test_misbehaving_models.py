@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 import paramedit
-from paramedit.core.checkpoint_formats import load_checkpoint
+from paramedit.core.checkpoints.formats import load_checkpoint
 from paramedit.core.errors import (
     BackwardCheckError,
     CheckpointError,

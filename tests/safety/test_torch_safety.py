@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from paramedit.core.errors import CheckpointError, UntrustedCheckpointError
-from paramedit.core.torch_safety import (
+from paramedit.core.checkpoints.torch_safety import (
     parse_torch_version,
     require_safe_torch_for_pickles,
     verify_zip_storage_records,
     weights_only_is_safe,
 )
+from paramedit.core.errors import CheckpointError, UntrustedCheckpointError
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from paramedit.core.mapped_reads import MappedFile, pages_hold_file_bytes, pages_resident
+from paramedit.core.checkpoints.mapped_reads import MappedFile, pages_hold_file_bytes, pages_resident
 
 __all__ = ["CHUNK_ELEMENTS", "ChunkReader", "RowBlock"]
 

@@ -27,8 +27,8 @@ from typing import Any
 import torch
 
 from paramedit.core.analysis.chunked_reads import ChunkReader
+from paramedit.core.checkpoints.mapped_reads import MappedFile
 from paramedit.core.errors import ParameditError
-from paramedit.core.mapped_reads import MappedFile
 
 __all__ = ["OUTLIER_SIGMAS", "Finding", "ScanCancelled", "ScanReport", "scan_tensors", "select_names"]
 

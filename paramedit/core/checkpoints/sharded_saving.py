@@ -20,12 +20,16 @@ from pathlib import Path
 
 import torch
 
-from paramedit.core.checkpoint_aliases import ALIASES_METADATA_KEY
-from paramedit.core.checkpoint_detect import ShardIndex, read_index, resolve_folder
-from paramedit.core.checkpoint_formats import LoadedCheckpoint, file_id
+from paramedit.core.checkpoints.aliases import ALIASES_METADATA_KEY
+from paramedit.core.checkpoints.detect import ShardIndex, read_index, resolve_folder
+from paramedit.core.checkpoints.formats import LoadedCheckpoint, file_id
+from paramedit.core.checkpoints.safetensors_mapping import (
+    SAFETENSORS_DTYPES,
+    SafetensorsHeader,
+    read_safetensors_header,
+)
+from paramedit.core.checkpoints.saving import TEMP_SUFFIX, atomic_write
 from paramedit.core.errors import CheckpointError, SaveError
-from paramedit.core.safetensors_mapping import SAFETENSORS_DTYPES, SafetensorsHeader, read_safetensors_header
-from paramedit.core.saving import TEMP_SUFFIX, atomic_write
 
 __all__ = ["INDEX_SUFFIX", "is_sharded_safetensors", "save_sharded"]
 

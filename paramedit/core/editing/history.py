@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from paramedit.core.edits import Edit
+from paramedit.core.editing.edits import Edit
 
 
 @dataclass

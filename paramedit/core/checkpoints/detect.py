@@ -8,9 +8,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from paramedit.core.dcp_reader import DCP_METADATA, is_dcp_metadata
+from paramedit.core.checkpoints.dcp_reader import DCP_METADATA, is_dcp_metadata
+from paramedit.core.checkpoints.pickle_safety import LEGACY_TORCH_MAGIC, read_first_pickle_value
 from paramedit.core.errors import CheckpointError
-from paramedit.core.pickle_safety import LEGACY_TORCH_MAGIC, read_first_pickle_value
 
 __all__ = [
     "CHECKPOINT_SUFFIXES",

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from paramedit.core.empty_build import model_output_to_stderr
 from paramedit.core.errors import BackwardCheckError
-from paramedit.core.input_builder import ForwardInputs, move_to
+from paramedit.core.model.empty_build import model_output_to_stderr
+from paramedit.core.model.inputs import ForwardInputs, move_to
 
 
 @dataclass

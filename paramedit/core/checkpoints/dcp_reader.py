@@ -26,8 +26,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import torch
 
+from paramedit.core.checkpoints.pickle_safety import pickle_globals
 from paramedit.core.errors import CheckpointError, UntrustedCheckpointError
-from paramedit.core.pickle_safety import pickle_globals
 
 __all__ = ["DCP_METADATA", "DcpState", "is_dcp_metadata", "read_dcp", "unsafe_dcp_globals"]
 

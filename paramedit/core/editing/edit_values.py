@@ -10,13 +10,13 @@ from collections.abc import Callable
 
 import torch
 
-from paramedit.core.checkpoint_formats import LoadedCheckpoint
-from paramedit.core.edits import Edit
+from paramedit.core.checkpoints.formats import LoadedCheckpoint
+from paramedit.core.editing.edits import Edit
+from paramedit.core.editing.expressions import parse_expression
+from paramedit.core.editing.initializers import init_values
+from paramedit.core.editing.regions import Region, parse_region
+from paramedit.core.editing.values import to_values
 from paramedit.core.errors import EditError, ValueValidationError
-from paramedit.core.expressions import parse_expression
-from paramedit.core.initializers import init_values
-from paramedit.core.regions import Region, parse_region
-from paramedit.core.values import to_values
 
 # A formula may use a few temporaries the size of its region, never an unbounded amount.
 FORMULA_BUDGET_FACTOR = 4

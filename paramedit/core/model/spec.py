@@ -20,8 +20,8 @@ from typing import Any
 
 from torch import nn
 
-from paramedit.core.empty_build import model_output_to_stderr, parameters_on_meta
 from paramedit.core.errors import ModelSpecError
+from paramedit.core.model.empty_build import model_output_to_stderr, parameters_on_meta
 
 
 def split_spec(spec: str) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from paramedit.core.regions import Region
+from paramedit.core.editing.regions import Region
 
 
 def _dim_positions(part, size: int) -> tuple[torch.Tensor, bool]:

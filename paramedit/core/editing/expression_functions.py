@@ -1,4 +1,4 @@
-"""The functions and operators of the formula language (see :mod:`paramedit.core.expressions`).
+"""The functions and operators of the formula language (see :mod:`paramedit.core.editing.expressions`).
 
 Every function receives an :class:`EvalContext` first. Anything that allocates checks the
 number of elements against ``ctx.budget`` *before* allocating, and operations on plain Python

@@ -4,7 +4,7 @@ A formula is parsed with ``ast.parse(mode="eval")``, checked against a whitelist
 and interpreted node by node here; nothing is ever passed to ``eval``/``exec``. Every
 allocation is sized before it happens (``numel_budget``), so a formula cannot exhaust memory,
 and powers of plain numbers never build giant integers, so none can hang. The functions and
-operators live in :mod:`paramedit.core.expression_functions`.
+operators live in :mod:`paramedit.core.editing.expression_functions`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from functools import partial
 
 import torch
 
-from paramedit.core.errors import ExpressionError
-from paramedit.core.expression_functions import (
+from paramedit.core.editing.expression_functions import (
     FUNCTION_TABLE,
     FUNCTIONS,
     SIGNATURES,
@@ -28,6 +27,7 @@ from paramedit.core.expression_functions import (
     is_number,
     to_tensor,
 )
+from paramedit.core.errors import ExpressionError
 
 __all__ = ["FUNCTIONS", "MAX_DEPTH", "MAX_TEXT", "Expression", "evaluate_expression", "parse_expression"]
 

@@ -69,7 +69,7 @@ def sample_region(shape: Iterable[int], budget: int = SAMPLE_BUDGET) -> str:
     tensor of ``shape``: at most :data:`SAMPLE_ROWS` evenly spaced rows (all dims but the last),
     and in each row a short run from its start, every element or every few (at most every
     :data:`MAX_COLUMN_STEP`-th), so each row's bytes lie close together: a memory-mapped
-    checkpoint is then read a few pages per row (see :mod:`paramedit.core.mapped_reads`)."""
+    checkpoint is then read a few pages per row (see :mod:`paramedit.core.checkpoints.mapped_reads`)."""
     sizes = [int(n) for n in shape]
     if math.prod(sizes) <= budget or 0 in sizes:
         return "[...]"

@@ -20,22 +20,22 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from paramedit.core.checkpoint_aliases import (
+from paramedit.core.checkpoints.aliases import (
     ALIASES_METADATA_KEY,
     apply_declared_aliases,
     declared_aliases,
     find_shared_aliases,
     merge_aliases,
 )
-from paramedit.core.checkpoint_containers import classify_tensor, common_wrapper_prefix, select_container
-from paramedit.core.checkpoint_detect import detect_format, read_index, resolve_folder
-from paramedit.core.checkpoint_layout import FileLayout, describe_layout
-from paramedit.core.dcp_reader import read_dcp, unsafe_dcp_globals
+from paramedit.core.checkpoints.containers import classify_tensor, common_wrapper_prefix, select_container
+from paramedit.core.checkpoints.dcp_reader import read_dcp, unsafe_dcp_globals
+from paramedit.core.checkpoints.detect import detect_format, read_index, resolve_folder
+from paramedit.core.checkpoints.layout import FileLayout, describe_layout
+from paramedit.core.checkpoints.mapped_reads import MappedFile
+from paramedit.core.checkpoints.pickle_safety import unsafe_globals_in_legacy_or_pickle, unsafe_globals_in_zip
+from paramedit.core.checkpoints.safetensors_mapping import map_safetensors
+from paramedit.core.checkpoints.torch_safety import require_safe_torch_for_pickles, verify_zip_storage_records
 from paramedit.core.errors import CheckpointError, UntrustedCheckpointError
-from paramedit.core.mapped_reads import MappedFile
-from paramedit.core.pickle_safety import unsafe_globals_in_legacy_or_pickle, unsafe_globals_in_zip
-from paramedit.core.safetensors_mapping import map_safetensors
-from paramedit.core.torch_safety import require_safe_torch_for_pickles, verify_zip_storage_records
 
 __all__ = [
     "ALIASES_METADATA_KEY",
@@ -253,7 +253,7 @@ def _load_pickle(path: Path, fmt: str, trust: bool, notes: list[str]) -> tuple[o
 
 def _torch_mapping(path: Path, entries: Mapping[object, object]) -> list[MappedFile]:
     """torch's private mapping of ``path``, found from one of its tensors (samples are read
-    through the file, see :mod:`paramedit.core.mapped_reads`); empty when it cannot be found."""
+    through the file, see :mod:`paramedit.core.checkpoints.mapped_reads`); empty when it cannot be found."""
     for value in entries.values():
         if isinstance(value, torch.Tensor) and value.layout == torch.strided and value.numel():
             found = MappedFile.around(path, value.untyped_storage())

@@ -22,9 +22,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from paramedit.core.edits import Edit, parse_edit_log
+from paramedit.core.checkpoints.saving import write_json
+from paramedit.core.editing.edits import Edit, parse_edit_log
 from paramedit.core.errors import EditError, ParameditError
-from paramedit.core.saving import write_json
 
 if TYPE_CHECKING:
     from paramedit.core.session import IdentityCheck, Session

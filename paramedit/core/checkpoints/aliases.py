@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import torch
 
-from paramedit.core.checkpoint_containers import classify_tensor
+from paramedit.core.checkpoints.containers import classify_tensor
 
 __all__ = [
     "ALIASES_METADATA_KEY",

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
+from paramedit.core.checkpoints.mapped_reads import MappedFile
 from paramedit.core.errors import CheckpointError
-from paramedit.core.mapped_reads import MappedFile
 
 __all__ = [
     "SAFETENSORS_DTYPES",

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from paramedit.core.editing.expressions import evaluate_expression
 from paramedit.core.errors import BackwardCheckError, ParameditError
-from paramedit.core.expressions import evaluate_expression
 
 INPUT_BUDGET = 50_000_000  # elements per input tensor
 DEFAULT_SEQUENCE = 16  # tokens in a default text input

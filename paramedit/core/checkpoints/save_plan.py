@@ -17,14 +17,17 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from paramedit.core.checkpoint_detect import folder_save_target
-from paramedit.core.checkpoint_formats import LoadedCheckpoint
-from paramedit.core.load_report import LoadReport
-from paramedit.core.saving import unsavable_reason
-from paramedit.core.sharded_saving import INDEX_SUFFIX
+from paramedit.core.checkpoints.detect import folder_save_target
+from paramedit.core.checkpoints.formats import LoadedCheckpoint
+from paramedit.core.checkpoints.saving import unsavable_reason
+from paramedit.core.checkpoints.sharded_saving import INDEX_SUFFIX
+
+if TYPE_CHECKING:
+    from paramedit.core.model.load_report import LoadReport
 
 __all__ = ["SavePlan", "plan_save"]
 
