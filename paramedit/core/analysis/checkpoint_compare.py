@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from paramedit.core.analysis.chunked_reads import ChunkReader
+from paramedit.core.checkpoints.key_matching import match_keys
 from paramedit.core.checkpoints.mapped_reads import MappedFile
 from paramedit.core.errors import ParameditError
-from paramedit.core.checkpoints.key_matching import match_keys
 
 __all__ = ["CompareCancelled", "CompareReport", "TensorDiff", "compare_tensors"]
 
