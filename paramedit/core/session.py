@@ -24,6 +24,7 @@ from paramedit.core.checkpoints.mapped_reads import read_through_file
 from paramedit.core.checkpoints.save_plan import SavePlan, plan_save
 from paramedit.core.checkpoints.saving import save_tensors, write_json
 from paramedit.core.checkpoints.sharded_saving import save_sharded
+from paramedit.core.editing.baseline import CheckpointBaseline
 from paramedit.core.editing.edit_values import compute_edit_values, source_tensor
 from paramedit.core.editing.edits import WHOLE, Edit, edit_log
 from paramedit.core.editing.history import CommitRecord, History, WriteAtom
@@ -51,14 +52,6 @@ from paramedit.core.tensor_tree import (
     read_only_reason,
     tensor_stats,
 )
-
-
-def _differs(now: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
-    """Where ``now`` differs from ``old`` (same shape and dtype); NaN where both are NaN is no change."""
-    diff = now != old
-    if now.is_floating_point():
-        diff &= ~(torch.isnan(now) & torch.isnan(old))
-    return diff
 
 
 class Session:
@@ -93,9 +86,7 @@ class Session:
         self._regions: dict[tuple[str, tuple[int, ...]], Region] = {}
         # Every tensor ever written (history has a limit; this never forgets): a sharded save
         # rewrites only the shards that hold one of these.
-        self._touched: set[str] = set()
-        self._snapshots: dict[str, torch.Tensor] = {}
-        self._reference: LoadedCheckpoint | None = None
+        self._baseline = CheckpointBaseline(lambda: self._store.tensors, checkpoint, report, has_model=model is not None)
         self.last_backward: BackwardReport | None = None
         # The gradients the last check left, with their version: one the user has since
         # accumulated into or changed in place (its version moved on) is theirs, not ours.
@@ -246,8 +237,8 @@ class Session:
         if edit.source is None:
             if self.checkpoint is None:
                 raise EditError("a copy edit without 'source' copies from the session's checkpoint, but none is open")
-            ckpt = self._reference_checkpoint()
-            name = edit.source_name or self._checkpoint_name(self.resolve(edit.target))
+            ckpt = self._baseline.reference_checkpoint()
+            name = edit.source_name or self._baseline.checkpoint_name(self.resolve(edit.target))
         else:
             path = Path(edit.source).expanduser().resolve()
             if path not in self._sources:
@@ -269,7 +260,7 @@ class Session:
         record = CommitRecord(edits=list(self.staged))
         self._verify(list(dict.fromkeys(name for name, _, _ in pending)))  # refuse before writing anything
         for name, _, _ in pending:
-            self._ensure_baseline(name)
+            self._baseline.before_write(name)
         try:
             with torch.no_grad():
                 for name, region, values in pending:
@@ -287,7 +278,7 @@ class Session:
             self._write_atoms(reversed(record.atoms), new=False)
             raise
         self.history.push(record)
-        self._touched.update(record.names)
+        self._baseline.record(record.atoms)
         self.staged.clear()
         self._pending = []
         self.unsaved = True
@@ -324,7 +315,7 @@ class Session:
                 tensor[atom.index].copy_((atom.new if new else atom.old).to(tensor.device))
 
     def _after_history(self, record: CommitRecord, event: str) -> None:
-        self._touched.update(record.names)
+        self._baseline.record(record.atoms)
         self._pending = None  # staged values were computed against other current values
         checks = self._verify(record.names)
         self.unsaved = True
@@ -337,64 +328,17 @@ class Session:
         return verify_identity(self._identity, self._store.lookup, names)
 
     # ------------------------------------------------------------------ checkpoint comparison
-    def _checkpoint_name(self, name: str) -> str:
-        if self.report is not None:
-            return self.report.key_map.get(name, name)
-        return name
-
-    @property
-    def _shares_checkpoint_memory(self) -> bool:
-        """Whether edits land in the loaded checkpoint's own tensors (tensors-only, or assigned)."""
-        return self.model is None or (self.report is not None and self.report.assigned)
-
-    def _reference_checkpoint(self) -> LoadedCheckpoint:
-        """The checkpoint's original values, never the edited live ones."""
-        if self.checkpoint is None:
-            raise EditError("this session has no checkpoint")
-        if not self._shares_checkpoint_memory:
-            return self.checkpoint  # the model holds copies; the loaded dict keeps the file's values
-        if self._reference is None:
-            # A second private mapping of the same file: costs address space, not memory.
-            self._reference = load_checkpoint(self.checkpoint.path, trust=self.checkpoint.trusted,
-                                              container_key=self.checkpoint.container_key)
-        return self._reference
-
-    def _has_checkpoint_values(self, name: str) -> bool:
-        if self.checkpoint is None:
-            return False
-        if self.report is None:
-            return True
-        return name in self.report.key_map and not any(m[0] == name for m in self.report.mismatched)
-
-    def _baseline(self, name: str) -> torch.Tensor | None:
-        if name in self._snapshots:
-            return self._snapshots[name]
-        if not self._has_checkpoint_values(name):
-            return None
-        ckpt = self._reference_checkpoint()
-        key = self._checkpoint_name(name)
-        canonical = ckpt.aliases.get(key, key)
-        return ckpt.tensors.get(canonical)
-
-    def _ensure_baseline(self, name: str) -> None:
-        """Before the first write to a tensor with no checkpoint values, keep its values at open."""
-        if name not in self._snapshots and not self._has_checkpoint_values(name):
-            self._snapshots[name] = self._store.tensors[name].detach().to("cpu", copy=True)
-
     def changed_mask(self, name: str, index: str | Region = WHOLE) -> torch.Tensor | None:
         """Bool CPU tensor over a region: True where the value differs from the checkpoint
         (or from the value at open). None when nothing was ever written to the tensor."""
         canonical = self.resolve(name)
-        base = self._baseline(canonical) if canonical in self._touched else None
-        if base is None:
-            return None
         region = index if isinstance(index, Region) else self.region(canonical, index)
-        now = self._store.tensors[canonical].detach()[region.index].to("cpu")
-        return _differs(now, base[region.index].to(now.dtype))
+        return self._baseline.changed_mask(canonical, region.index)
 
     def edited_names(self) -> set[str]:
-        """Canonical names of every tensor a commit has written this session."""
-        return set(self._touched)
+        """Canonical names whose values differ from the checkpoint (or from their values at open)
+        now: a commit that wrote the same values, or one that was undone, leaves no mark."""
+        return self._baseline.edited_names()
 
     @property
     def needs_input(self) -> bool:
@@ -403,23 +347,19 @@ class Session:
 
     def changed_count(self, name: str) -> int:
         """How many elements differ from the checkpoint (or from the values at open)."""
-        canonical = self.resolve(name)
-        base = self._baseline(canonical)
-        if base is None:
-            return 0
-        now = self._store.tensors[canonical].detach()
-        return int(_differs(now, base.to(device=now.device, dtype=now.dtype)).sum())
+        return self._baseline.changed_count(self.resolve(name))
 
     def revert(self, name: str) -> list[IdentityCheck]:
         """Put a tensor back to its checkpoint values, as one undoable commit of its own."""
         canonical = self.resolve(name)
-        base = self._baseline(canonical)
+        base = self._baseline.values(canonical)
         if base is None:
             raise EditError(f"{canonical} has no checkpoint values to revert to")
-        if canonical in self._snapshots:
+        if self._baseline.is_snapshot(canonical):
             edit = Edit("set", canonical, WHOLE, value=base.clone())
         else:
-            edit = Edit("copy", canonical, WHOLE, source=None, source_name=self._checkpoint_name(canonical))
+            edit = Edit("copy", canonical, WHOLE, source=None,
+                        source_name=self._baseline.checkpoint_name(canonical))
         saved = (list(self.staged), self._pending)
         self.staged, self._pending = [], []
         try:
@@ -470,6 +410,11 @@ class Session:
                                     reduction=reduction, train_mode=train_mode, disposable=left)
         # Weak references: a user who clears .grad frees the memory; we only recognise our own.
         self._check_grads = [(weakref.ref(p.grad), p.grad._version) for p in params.values() if p.grad is not None]
+        if not report.finite:
+            # Not "every parameter failed": which values are not finite, so the cause is named.
+            found = [f for f in self.scan().findings if f.kind in ("nan", "inf")]
+            report.cause = [f"{f.tensor}{f.index} holds {'NaN' if f.kind == 'nan' else 'Inf'}"
+                            + (f" ({f.count} values)" if f.count > 1 else "") for f in found]
         self.last_backward = report
         self.events.emit("backward_done", report=report)
         return report
@@ -492,7 +437,7 @@ class Session:
         """Compare this session's current tensors (B) with a reference checkpoint (A): ``other``,
         or, when None, the checkpoint the session was opened from (what did my edits do)."""
         if other is None:
-            reference = self._reference_checkpoint()
+            reference = self._baseline.reference_checkpoint()
         elif isinstance(other, LoadedCheckpoint):
             reference = other
         else:
@@ -522,7 +467,7 @@ class Session:
         """
         tensors, aliases = self.state_dict()
         return plan_save(path, checkpoint=self.checkpoint, report=self.report, live=tensors,
-                         live_aliases=aliases, touched=set(self._touched), add_missing=add_missing)
+                         live_aliases=aliases, touched=set(self._baseline.touched), add_missing=add_missing)
 
     def save(self, path: str | Path, *, add_missing: bool = False) -> Path:
         """Save atomically in the checkpoint's own layout (see :meth:`plan_save`).
@@ -533,10 +478,10 @@ class Session:
         plan = self.plan_save(path, add_missing=add_missing)
         if plan.refusal:
             raise SaveError(plan.refusal)
-        if self.checkpoint is not None and self._shares_checkpoint_memory:
+        if self.checkpoint is not None and self._baseline.shares_checkpoint_memory:
             # Map the file as opened before it may be replaced, so "changed vs checkpoint" and
             # "revert" keep meaning the checkpoint the session started from.
-            self._reference_checkpoint()
+            self._baseline.reference_checkpoint()
         canonical = {n: t for n, t in plan.tensors.items() if n not in plan.aliases}
         if plan.sharded:
             written = save_sharded(canonical, plan.aliases, plan.target, source=self.checkpoint,

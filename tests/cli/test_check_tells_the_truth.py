@@ -203,3 +203,19 @@ def test_a_model_without_an_example_gets_a_guess_in_the_error_not_a_random_shape
     (tmp_path / "plain.py").write_text("from torch import nn\n\ndef conv():\n    return nn.Sequential(nn.Conv2d(3, 4, 3))\n")
     code, _out, err = run(["check", "--model", f"{tmp_path / 'plain.py'}:conv"], capsys)
     assert code == 2 and "--input 'randn(1, 3, 32, 32)'" in err and "guessed from its first layer" in err
+
+
+def test_a_check_on_a_nan_model_names_the_values_that_cause_it(tmp_path, capsys):
+    """Issue 10: the check on the NaN model marked every parameter as failed and did not point at the cause."""
+    torch.manual_seed(0)
+    net = zoo_models.resnet18()
+    with torch.no_grad():
+        net.layer2[0].conv1.weight[3, 1, 0, 2] = float("nan")
+    torch.save(net.state_dict(), tmp_path / "nan.pth")
+    code, out, _ = run(["check", "--model", f"{ZOO}:resnet18", "--checkpoint", tmp_path / "nan.pth", "--json"],
+                       capsys)
+    assert code == 1
+    data = json.loads(out)
+    assert data["cause"] == ["layer2.0.conv1.weight[3, 1, 0, 2] holds NaN"]
+    code, out, _ = run(["check", "--model", f"{ZOO}:resnet18", "--checkpoint", tmp_path / "nan.pth"], capsys)
+    assert "because the model's own values are not finite: layer2.0.conv1.weight[3, 1, 0, 2] holds NaN" in out

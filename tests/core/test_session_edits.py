@@ -184,3 +184,22 @@ def test_staged_edits_survive_undo_and_are_recomputed(session):
     original = s.tensor("fc.bias").detach().clone()
     s.commit()
     assert torch.allclose(s.tensor("fc.bias").detach(), original + 1)
+
+
+def test_edited_means_differs_from_the_checkpoint_not_touched(models_py, linear_ckpt):
+    """Issue 10: a commit of the same values, or one undone, leaves no 'edited' mark."""
+    s = paramedit.open_session(f"{models_py}:Net", linear_ckpt)
+    same = float(s.tensor("fc.bias")[0])
+    s.stage("fc.bias", "[0]", same)
+    s.commit()
+    assert s.edited_names() == set()
+    s.stage("fc.weight", "[1, 2]", 123.0)
+    s.commit()
+    assert s.edited_names() == {"fc.weight"}
+    s.undo()
+    assert s.edited_names() == set()
+    s.redo()
+    assert s.edited_names() == {"fc.weight"}
+    s.revert("fc.weight")
+    assert s.edited_names() == set()
+    assert s.changed_count("fc.weight") == 0

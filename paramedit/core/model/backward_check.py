@@ -52,6 +52,14 @@ class BackwardReport:
     replaced: list[str]
     reduction: str = "sum"
     notes: list[str] = field(default_factory=list)
+    # When the loss or gradients are not finite: the tensors whose values are not (from a scan),
+    # e.g. "transformer.wte.weight[31337, 17] holds NaN (1 value)".
+    cause: list[str] = field(default_factory=list)
+
+    @property
+    def finite(self) -> bool:
+        """The loss and every gradient that arrived are finite."""
+        return math.isfinite(self.loss) and all(p.finite for p in self.params if p.has_grad)
 
     @property
     def trainable(self) -> list[ParamGrad]:
@@ -85,6 +93,9 @@ class BackwardReport:
                     f"zero (connected, but this input and loss give them no signal): {_few(zero)}")
         text = (f"{len(self.missing_grad)} of {n} trainable parameters did not receive a finite gradient: "
                 f"{_few(self.missing_grad)}")
+        if self.cause:
+            text = (f"{len(self.missing_grad)} of {n} trainable parameters did not receive a finite gradient, because "
+                    f"the model's own values are not finite: {'; '.join(self.cause[:4])}")
         if zero:
             text += f"; {len(zero)} more got a gradient that is exactly zero: {_few(zero)}"
         return text
@@ -97,6 +108,7 @@ class BackwardReport:
             "missing_grad": list(self.missing_grad),
             "replaced": list(self.replaced),
             "zero_grad": self.zero_grad,
+            "cause": list(self.cause),
         }
 
 
