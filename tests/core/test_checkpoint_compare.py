@@ -141,3 +141,12 @@ def test_session_compare_with_the_checkpoint_it_was_opened_from(tmp_path):
     assert list(changed) == ["body.0.bias"] and changed["body.0.bias"].changed_cells == 1
     s.undo()
     assert s.compare().identical
+
+
+def test_the_report_gives_the_reference_tensor_and_one_scale(tmp_path):
+    a = {"module.w": torch.zeros(2, 2), "module.v": torch.zeros(3)}
+    b = {"w": torch.tensor([[0.0, 2.0], [0.0, -5.0]]), "v": torch.ones(3)}
+    report = compare_tensors(a, b)
+    assert report.reference_tensor("w") is a["module.w"]
+    assert report.scale() == 5.0
+    assert report.reference_tensor("missing") is None

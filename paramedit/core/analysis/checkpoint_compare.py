@@ -74,9 +74,23 @@ class CompareReport:
     b: str
     atol: float
     tensors: list[TensorDiff] = field(default_factory=list)
+    # A's tensors by A's name (memory-mapped where A is): what a view of "B - A" or of A reads.
+    reference: Mapping[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def by_name(self) -> dict[str, TensorDiff]:
         return {t.name: t for t in self.tensors}
+
+    def reference_tensor(self, name: str) -> torch.Tensor | None:
+        """A's tensor for B's tensor ``name`` (same shape), or None when A has none that fits."""
+        row = self.by_name().get(name)
+        if row is None or row.name_a is None or row.status in ("shape", "only_a", "only_b"):
+            return None
+        return self.reference.get(row.name_a)
+
+    def scale(self) -> float:
+        """The largest finite |B - A| of every tensor: one colour scale for all differences."""
+        peaks = [t.max_abs_diff for t in self.tensors if t.max_abs_diff is not None and math.isfinite(t.max_abs_diff)]
+        return max(peaks, default=0.0)
 
     @property
     def identical(self) -> bool:
@@ -184,7 +198,7 @@ def compare_tensors(
                              "of one model")
     files = list(files)
     reader_a, reader_b = ChunkReader(files), ChunkReader(files)
-    report = CompareReport(a_label, b_label, atol)
+    report = CompareReport(a_label, b_label, atol, reference=a)
     names = list(b)
     for i, name in enumerate(names):
         if cancelled is not None and cancelled():
