@@ -32,7 +32,9 @@ class BasicBlock(nn.Module):
             self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
 
     def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         return self.relu(self.bn2(self.conv2(out)) + identity)
 
@@ -58,8 +60,7 @@ class ResNet(nn.Module):
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        for i in range(1, 5):
-            x = getattr(self, f"layer{i}")(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # scriptable (no getattr)
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 

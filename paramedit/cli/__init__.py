@@ -8,8 +8,10 @@ original traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from paramedit.cli.commands import cmd_apply, cmd_check, cmd_inspect, cmd_open
 from paramedit.cli.parser import SUBCOMMANDS, build_parser
@@ -17,6 +19,37 @@ from paramedit.cli.whole_model import cmd_diff, cmd_scan
 
 COMMANDS = {"open": cmd_open, "inspect": cmd_inspect, "check": cmd_check, "apply": cmd_apply, "scan": cmd_scan,
             "diff": cmd_diff}
+
+
+@contextlib.contextmanager
+def _stdout_kept_for_output() -> Iterator[None]:
+    """The command's own output goes to the real stdout; anything else written to file descriptor 1
+    (a C extension, a subprocess, ``sys.__stdout__`` in model code) goes to stderr, so ``--json``
+    stdout is one JSON document. Python-level prints of model code are sent to stderr by core.
+
+    Only when stdout is the process's own (not a test's capture).
+    """
+    try:
+        real = sys.stdout is sys.__stdout__ and sys.stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):
+        real = False
+    if not real:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    ours = os.fdopen(saved, "w", encoding=sys.stdout.encoding, errors=sys.stdout.errors, closefd=False)
+    previous = sys.stdout
+    sys.stdout = ours
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            ours.flush()
+        sys.stdout = previous
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,11 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_self_test()
     try:
-        return COMMANDS[args.command](args)
+        with contextlib.nullcontext() if args.command == "open" else _stdout_kept_for_output():
+            return COMMANDS[args.command](args)
     except BrokenPipeError:
         # `paramedit inspect x.pt | head`: the reader left; that is not an error.
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:

@@ -126,7 +126,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     for warning in plan.warnings():
         print(f"paramedit apply: warning: {warning}", file=sys.stderr)
     saved = session.save(out_path, add_missing=args.add_missing)
-    changed = {name: session.changed_count(name) for name in dict.fromkeys(c.name for c in checks)}
+    changed = {name: session.changed_count(name) for name in dict.fromkeys(c.name for c in checks)
+               if name not in plan.lost_edits}
     if args.json:
         print(json.dumps({"output": str(saved), "edits": len(edits), "changed": changed,
                           "tensors_written": len(plan.tensors), "warnings": plan.warnings()}, indent=2))

@@ -19,6 +19,7 @@ from torch import nn
 
 from paramedit.core.analysis.checkpoint_compare import CompareReport, compare_tensors
 from paramedit.core.analysis.health_scan import ScanReport, scan_tensors, select_names
+from paramedit.core.checkpoints.folder_saving import write_new_folder
 from paramedit.core.checkpoints.formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.checkpoints.mapped_reads import read_through_file
 from paramedit.core.checkpoints.save_plan import SavePlan, plan_save
@@ -410,6 +411,8 @@ class Session:
                                     reduction=reduction, train_mode=train_mode, disposable=left)
         # Weak references: a user who clears .grad frees the memory; we only recognise our own.
         self._check_grads = [(weakref.ref(p.grad), p.grad._version) for p in params.values() if p.grad is not None]
+        if self.report is not None and self.checkpoint is not None:
+            report.not_loaded = list(self.report.missing) + [n for n, _, _ in self.report.mismatched]
         if not report.finite:
             # Not "every parameter failed": which values are not finite, so the cause is named.
             found = [f for f in self.scan().findings if f.kind in ("nan", "inf")]
@@ -469,31 +472,45 @@ class Session:
         return plan_save(path, checkpoint=self.checkpoint, report=self.report, live=tensors,
                          live_aliases=aliases, touched=set(self._baseline.touched), add_missing=add_missing)
 
-    def save(self, path: str | Path, *, add_missing: bool = False) -> Path:
+    def save(self, path: str | Path, *, add_missing: bool = False, allow_lost_edits: bool = False) -> Path:
         """Save atomically in the checkpoint's own layout (see :meth:`plan_save`).
 
         Raises :class:`SaveError` without writing anything when the save would rewrite a file
-        it cannot keep whole (TorchScript, a pickled model, a container with non-tensor content).
+        it cannot keep whole (TorchScript, a pickled model, a container with non-tensor content),
+        when an edited value does not fit the file's dtype, or when edits landed on tensors the
+        file does not hold (``add_missing`` writes those tensors; ``allow_lost_edits`` saves
+        without them).
         """
         plan = self.plan_save(path, add_missing=add_missing)
         if plan.refusal:
             raise SaveError(plan.refusal)
+        if plan.lost_edits and not allow_lost_edits:
+            raise SaveError(f"edits to {', '.join(plan.lost_edits[:6])} would not be saved: the file does not hold "
+                            f"{'that tensor' if len(plan.lost_edits) == 1 else 'those tensors'}. Nothing was written; "
+                            "save with add_missing=True (--add-missing) to add them, or undo those edits.")
         if self.checkpoint is not None and self._baseline.shares_checkpoint_memory:
             # Map the file as opened before it may be replaced, so "changed vs checkpoint" and
             # "revert" keep meaning the checkpoint the session started from.
             self._baseline.reference_checkpoint()
-        canonical = {n: t for n, t in plan.tensors.items() if n not in plan.aliases}
-        if plan.sharded:
-            written = save_sharded(canonical, plan.aliases, plan.target, source=self.checkpoint,
-                                   changed=plan.changed, prefix=plan.prefix)
-            out = written[-1]  # the index, written last
+        if plan.new_folder is not None and self.checkpoint is not None:
+            out = write_new_folder(plan.new_folder, Path(self.checkpoint.path), plan.target.name,
+                                   lambda where: self._write_planned(plan, where))
         else:
-            p = plan.prefix
-            out = save_tensors({p + n: t for n, t in canonical.items()}, plan.target,
-                               aliases={p + a: p + c for a, c in plan.aliases.items()}, wrap=plan.wrap)
+            out = self._write_planned(plan, plan.target)
         self.unsaved = False
         self.events.emit("saved", path=out)
         return out
+
+    def _write_planned(self, plan: SavePlan, target: Path) -> Path:
+        canonical = {n: t for n, t in plan.tensors.items() if n not in plan.aliases}
+        if plan.sharded:
+            written = save_sharded(canonical, plan.aliases, target, source=self.checkpoint,
+                                   changed=plan.changed, prefix=plan.prefix)
+            return written[-1]  # the index, written last
+        p = plan.prefix
+        return save_tensors({p + n: t for n, t in canonical.items()}, target,
+                            aliases={p + a: p + c for a, c in plan.aliases.items()}, wrap=plan.wrap,
+                            metadata=plan.metadata)
 
     def edits(self) -> list[Edit]:
         """The committed edits currently applied, oldest first."""

@@ -219,3 +219,68 @@ def test_a_check_on_a_nan_model_names_the_values_that_cause_it(tmp_path, capsys)
     assert data["cause"] == ["layer2.0.conv1.weight[3, 1, 0, 2] holds NaN"]
     code, out, _ = run(["check", "--model", f"{ZOO}:resnet18", "--checkpoint", tmp_path / "nan.pth"], capsys)
     assert "because the model's own values are not finite: layer2.0.conv1.weight[3, 1, 0, 2] holds NaN" in out
+
+
+def test_json_stays_json_when_model_code_writes_to_the_file_descriptor(tmp_path):
+    """A C extension or a subprocess writes to fd 1, bypassing Python's sys.stdout."""
+    (tmp_path / "noisy.py").write_text(
+        "import os, sys\nimport torch\nfrom torch import nn\n"
+        "os.write(1, b'loading native kernels\\n')\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        sys.__stdout__.write('built\\n'); sys.__stdout__.flush()\n"
+        "        self.lin = nn.Linear(3, 2)\n"
+        "    def forward(self, x):\n"
+        "        os.write(1, b'forward\\n')\n"
+        "        return self.lin(x)\n")
+    result = _cli(["check", "--model", f"{tmp_path / 'noisy.py'}:Net", "--input", "randn(2, 3)", "--json"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["missing_grad"] == []
+    assert "loading native kernels" in result.stderr and "built" in result.stderr and "forward" in result.stderr
+
+
+def test_a_check_on_example_inputs_is_repeatable(tmp_path, capsys):
+    torch.manual_seed(0)
+    torch.save(zoo_models.resnet18().state_dict(), tmp_path / "r18.pth")
+    losses = set()
+    for _ in range(3):
+        code, out, _ = run(["check", "--model", f"{ZOO}:resnet18", "--checkpoint", tmp_path / "r18.pth", "--json"],
+                           capsys)
+        losses.add(json.loads(out)["loss"])
+    assert len(losses) == 1
+
+
+def test_the_api_check_says_when_it_ran_on_weights_not_from_the_checkpoint(tmp_path):
+    """Found by review: the window's and the API's check passed on random weights."""
+    torch.manual_seed(0)
+    torch.save(zoo_models.resnet18().state_dict(), tmp_path / "r18.pth")
+    s = paramedit.open_session(f"{ZOO}:resnet34", tmp_path / "r18.pth")
+    report = s.run_backward()
+    assert len(report.not_loaded) == 96 and not report.strict_ok
+    assert "96 model tensor(s) did not come from the checkpoint" in report.verdict()
+
+
+def test_keys_transformers_renames_on_load_are_matched_not_called_missing(tmp_path, capsys):
+    """Found by review: a ViT folder through its from_pretrained reported 32 tensors 'not loaded'."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                    intermediate_size=32, image_size=8, patch_size=4, num_labels=3)
+    torch.manual_seed(0)
+    transformers.ViTForImageClassification(config).save_pretrained(tmp_path / "vit")
+    spec = ["--model", "transformers:ViTForImageClassification.from_pretrained", "--model-kwargs",
+            json.dumps({"pretrained_model_name_or_path": str(tmp_path / "vit")})]
+    code, out, err = run(["check", *spec, "--checkpoint", tmp_path / "vit"], capsys)
+    assert code == 0, err
+    code, out, _ = run(["inspect", tmp_path / "vit", *spec], capsys)
+    assert "not the checkpoint" not in out and "renamed key(s) the way transformers loads" in out
+    log = tmp_path / "e.json"
+    log.write_text(json.dumps({"format": "paramedit.edits", "version": 1, "edits": [
+        {"op": "set", "target": "vit.layers.0.attention.q_proj.weight", "index": "[0, :]", "value": 0.0}]}))
+    code, _, err = run(["apply", tmp_path / "vit", log, "--in-place", *spec], capsys)
+    assert code == 0, err
+    from safetensors.torch import load_file
+
+    saved = load_file(tmp_path / "vit" / "model.safetensors")
+    assert torch.all(saved["vit.encoder.layer.0.attention.attention.query.weight"][0] == 0)
+    assert "vit.layers.0.attention.q_proj.weight" not in saved

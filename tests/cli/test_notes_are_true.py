@@ -137,3 +137,11 @@ def test_a_pickled_model_is_called_a_pickled_model(tmp_path):
     with pytest.raises(UntrustedCheckpointError) as info:
         paramedit.open_session(None, tmp_path / "whole.pt")
     assert "holds a pickled model (torch.save(model)), not a state dict" in info.value.message
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+def test_the_torchscript_refusal_is_short_and_points_to_o(tmp_path, capsys):
+    torch.jit.save(torch.jit.script(zoo_models.resnet18()), tmp_path / "r18.pt")
+    code, _, err = run(["inspect", tmp_path / "r18.pt"], capsys)
+    assert code == 2 and len(err) < 1200
+    assert "never rewritten" in err and "-o" in err and "___torch_mangle" not in err

@@ -225,3 +225,92 @@ def test_in_place_on_a_sharded_hugging_face_folder_rewrites_only_the_changed_sha
     reloaded = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "gpt2")
     assert torch.all(reloaded.transformer.wte.weight[3] == 0)
     assert reloaded.lm_head.weight is reloaded.transformer.wte.weight
+
+
+def test_an_edit_the_files_dtype_cannot_hold_is_refused_not_written_as_inf(tmp_path, capsys):
+    """Found by review: a float32 model over a float16 file wrote 1e5 as inf, exit 0."""
+    torch.manual_seed(0)
+    torch.save({k: v.half() for k, v in nn.Linear(3, 2).state_dict().items()}, tmp_path / "h.pt")
+    before = (tmp_path / "h.pt").read_bytes()
+    log = write_log(tmp_path / "e.json", [{"op": "set", "target": "weight", "index": "[0, 0]", "value": 1e5}])
+    code, _, err = run(["apply", tmp_path / "h.pt", log, "--in-place", "--model", "torch.nn:Linear",
+                        "--model-kwargs", '{"in_features": 3, "out_features": 2}'], capsys)
+    assert code == 2 and "weight[0, 0] = 100000 does not fit the file's float16" in err
+    assert (tmp_path / "h.pt").read_bytes() == before
+
+
+def test_edits_to_tensors_the_file_lacks_are_never_dropped_silently(tmp_path, capsys):
+    """Found by review: Session.save dropped them without a word and marked the session saved."""
+    ckpt, _ = trained_resnet18(tmp_path)
+    s = paramedit.open_session(f"{ZOO}:resnet34", ckpt)
+    s.stage("layer1.2.conv1.weight", "[0]", 0.0)
+    s.commit()
+    with pytest.raises(paramedit.SaveError, match=r"edits to layer1\.2\.conv1\.weight would not be saved"):
+        s.save(tmp_path / "x.pth")
+    assert not (tmp_path / "x.pth").exists() and s.unsaved
+    s.save(tmp_path / "x.pth", allow_lost_edits=True)
+    assert not s.unsaved
+    log = write_log(tmp_path / "e.json", [{"op": "set", "target": "layer1.2.conv1.weight", "index": "[0]",
+                                           "value": 0.0}])
+    code, _, err = run(["apply", ckpt, log, "-o", tmp_path / "y.pth", "--model", f"{ZOO}:resnet34",
+                        "--allow-mismatch"], capsys)
+    assert code == 2 and "--add-missing" in err and not (tmp_path / "y.pth").exists()
+
+
+def test_a_safetensors_files_metadata_and_a_sharded_index_metadata_are_kept(tmp_path, capsys):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.ones(2, 2)}, str(tmp_path / "m.safetensors"), metadata={"trained_by": "me", "step": "1000"})
+    log = write_log(tmp_path / "e.json", [{"op": "set", "target": "w", "index": "[0, 0]", "value": 5.0}])
+    assert run(["apply", tmp_path / "m.safetensors", log, "--in-place"], capsys)[0] == 0
+    with safe_open(str(tmp_path / "m.safetensors"), "pt") as f:
+        assert f.metadata()["trained_by"] == "me" and f.metadata()["step"] == "1000"
+        assert float(f.get_tensor("w")[0, 0]) == 5.0
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=64,
+                                                         n_positions=16)).save_pretrained(tmp_path / "g",
+                                                                                          max_shard_size="8KB")
+    index = tmp_path / "g" / "model.safetensors.index.json"
+    meta_before = json.loads(index.read_text())["metadata"]
+    log = write_log(tmp_path / "e2.json", [{"op": "set", "target": "transformer.wte.weight", "index": "[1, :]",
+                                            "value": 0.0}])
+    assert run(["apply", tmp_path / "g", log, "--in-place"], capsys)[0] == 0
+    meta_after = json.loads(index.read_text())["metadata"]
+    assert {k: v for k, v in meta_before.items()} == {k: v for k, v in meta_after.items() if k in meta_before}
+
+
+@pytest.mark.parametrize("shard", [False, True])
+def test_o_newdir_writes_a_complete_folder_that_from_pretrained_loads(tmp_path, capsys, shard):
+    """Found by review (and issue 11): -o EMPTY_DIR wrote only weights, so from_pretrained failed."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=64, n_positions=16)
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "src", **({"max_shard_size": "8KB"} if shard
+                                                                               else {}))
+    (tmp_path / "src" / "tokenizer_config.json").write_text("{}")
+    log = write_log(tmp_path / "e.json", [{"op": "set", "target": "transformer.wte.weight", "index": "[5, :]",
+                                           "value": 0.0}])
+    code, _, err = run(["apply", tmp_path / "src", log, "-o", tmp_path / "new"], capsys)
+    assert code == 0, err
+    names = {p.name for p in (tmp_path / "new").iterdir()}
+    assert {"config.json", "generation_config.json", "tokenizer_config.json"} <= names
+    assert not any(p.name.endswith(".paramedit-tmp") for p in tmp_path.iterdir())
+    model = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "new")
+    assert torch.all(model.transformer.wte.weight[5] == 0)
+    original = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "src")
+    assert torch.equal(model.transformer.h[1].mlp.c_fc.weight, original.transformer.h[1].mlp.c_fc.weight)
+
+
+def test_a_folder_holding_other_things_is_refused(tmp_path, capsys):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=64, n_positions=16)
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "src")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    log = write_log(tmp_path / "e.json", [{"op": "set", "target": "transformer.wte.weight", "index": "[5, :]",
+                                           "value": 0.0}])
+    code, _, err = run(["apply", tmp_path / "src", log, "-o", tmp_path / "busy"], capsys)
+    assert code == 2 and "holds other files (notes.txt)" in err
+    assert [p.name for p in (tmp_path / "busy").iterdir()] == ["notes.txt"]

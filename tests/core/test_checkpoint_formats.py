@@ -437,9 +437,11 @@ def test_saving_into_a_folder_never_replaces_a_checkpoint_that_is_not_a_hugging_
     (folder / "best.pth.tar").write_bytes(b"not ours")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     s = paramedit.open_session(checkpoint=_plain_checkpoint(tmp_path))
-    written = s.save(folder)
-    assert written.name.endswith(".index.json")  # a sharded set beside them, as before
-    assert all((folder / name).read_bytes() == data for name, data in before.items())
+    # Issue 11: a folder holding other things is refused (a set mixed into a training run's files
+    # was hard to tell apart from them), and nothing is written.
+    with pytest.raises(paramedit.SaveError, match="holds other files"):
+        s.save(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 def _plain_checkpoint(tmp_path: Path) -> Path:

@@ -11,6 +11,7 @@ write a new file and rename it over the old one rather than truncate a file that
 from __future__ import annotations
 
 import pickle
+import re
 import traceback
 import warnings
 from collections.abc import Mapping
@@ -104,6 +105,15 @@ class _Read:
     layout: FileLayout = field(default_factory=lambda: FileLayout("state_dict"))
 
 
+def natural_key(name: str) -> list[object]:
+    """Sort key that puts ``layers.2`` before ``layers.10``."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name)]
+
+
+def natural_sorted(names) -> list[str]:
+    return sorted(names, key=natural_key)
+
+
 def file_id(path: Path) -> tuple[int, int, int]:
     """What identifies one version of a file: device, inode, modification time."""
     info = path.stat()
@@ -155,6 +165,14 @@ def unsafe_globals(path: Path) -> list[str]:
     return []
 
 
+def _globals_text(found: list[str], limit: int = 8) -> str:
+    """The globals a pickle asks for, short: TorchScript's numbered copies of one class
+    (``__torch__.___torch_mangle_12.Net``) count once."""
+    unique = list(dict.fromkeys(re.sub(r"___torch_mangle_\d+\.", "", g) for g in found))
+    shown = ", ".join(unique[:limit])
+    return shown + (f", … ({len(unique) - limit} more)" if len(unique) > limit else "")
+
+
 def _refuse(path: Path, fmt: str, exc: BaseException | None, details: str | None) -> None:
     """Raise UntrustedCheckpointError if the file needs trust, else a 'damaged' CheckpointError."""
     try:
@@ -171,7 +189,9 @@ def _refuse(path: Path, fmt: str, exc: BaseException | None, details: str | None
             f"{path} could not be read: the file looks damaged or truncated ({_short(exc)})", details=details
         ) from exc
     if fmt == "torchscript":
-        what = "is a TorchScript archive (torch.jit.save): it holds compiled code, and loading it runs that code"
+        what = ("is a TorchScript archive (torch.jit.save): it holds compiled code, and loading it runs that code; "
+                "trusted, its weights can be read and saved to a new file (-o), but the archive itself is never "
+                "rewritten")
     elif fmt == "pickle":
         what = ("is a plain Python pickle, not a torch.save file: reading it means running pickle, "
                 "which can run code from the file")  # fmt: skip
@@ -184,7 +204,7 @@ def _refuse(path: Path, fmt: str, exc: BaseException | None, details: str | None
         what = ("cannot be read by torch's safe loader, and reading it with the full unpickler could run "
                 "code from the file")  # fmt: skip
     if found:
-        asks = f"It asks for: {', '.join(found)}."
+        asks = f"It asks for: {_globals_text(found)}."
     elif exc is not None:
         asks = f"The safe loader stopped at: {_weights_unpickler_reason(exc)}."
     else:
@@ -285,7 +305,9 @@ def _read_safetensors(path: Path) -> _Read:
     except OSError as exc:
         raise CheckpointError(f"could not read {path}: {exc.strerror or exc}", details=repr(exc)) from exc
     mapped = map_safetensors(path)
-    entries: dict[object, object] = dict(mapped.tensors)
+    # A safetensors header lists names in string order (layers.0, layers.1, layers.10, ..., layers.2);
+    # people read them in natural order.
+    entries: dict[object, object] = {name: mapped.tensors[name] for name in natural_sorted(mapped.tensors)}
     return _Read(entries=entries, files=[path], metadata=dict(mapped.header.metadata), mmapped=mapped.mapped,
                  notes=list(mapped.notes), file_ids=identity,
                  mapped_files=[mapped.file] if mapped.file is not None else [],
@@ -337,7 +359,10 @@ def _read_sharded(index_path: Path, trust: bool, container_key: str | None) -> _
         result.notes.extend(n for n in part.notes if n not in result.notes)
         found.update(part.entries)
     # The index's order is usually the model's; names only found in shards go last.
-    result.entries = {name: found[name] for name in index.weight_map}
+    # An index in string order was sorted by its writer (transformers sorts it): natural order reads
+    # better; any other order is the model's own, kept.
+    names = list(index.weight_map)
+    result.entries = {name: found[name] for name in (natural_sorted(names) if names == sorted(names) else names)}
     extra = [k for k in found if k not in result.entries]
     result.entries.update((k, found[k]) for k in extra)
     if extra:

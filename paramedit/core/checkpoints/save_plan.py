@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from paramedit.core.checkpoints.detect import folder_save_target
+from paramedit.core.checkpoints.detect import folder_save_target, resolve_folder
+from paramedit.core.checkpoints.folder_saving import is_new_folder_target, weights_name_for_new_folder
 from paramedit.core.checkpoints.formats import LoadedCheckpoint
 from paramedit.core.checkpoints.saving import unsavable_reason
 from paramedit.core.checkpoints.sharded_saving import INDEX_SUFFIX
+from paramedit.core.errors import CheckpointError
 
 if TYPE_CHECKING:
     from paramedit.core.model.load_report import LoadReport
@@ -55,6 +57,8 @@ class SavePlan:
     restored_dtype: list[str] = field(default_factory=list)  # written back in the file's dtype
     changed: set[str] = field(default_factory=set)  # names whose values may differ from the file's
     wrap: Callable[[dict[str, torch.Tensor]], object] | None = None  # rebuilds the file's structure
+    metadata: dict[str, str] = field(default_factory=dict)  # a safetensors file's header metadata, kept
+    new_folder: Path | None = None  # a Hugging Face folder saved as a new, complete folder
 
     @property
     def fits(self) -> bool:
@@ -92,6 +96,27 @@ def _target(path: Path) -> tuple[Path, bool]:
     """(what is written, whether it is a sharded set)."""
     target = folder_save_target(path.expanduser())
     return target, target.is_dir() or target.name.endswith(INDEX_SUFFIX)
+
+
+def _cluttered_folder(target: Path) -> str | None:
+    """Why saving a set into an existing folder must not happen: it holds other things and no
+    checkpoint of its own (a set would be mixed into someone else's files)."""
+    if not target.is_dir():
+        return None
+    try:
+        others = sorted(p.name for p in target.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return None
+    if not others:
+        return None
+    try:
+        resolve_folder(target)
+        return None  # a checkpoint folder: its set (or save_pretrained file) is what a save replaces
+    except CheckpointError:
+        pass
+    shown = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
+    return (f"{target} exists and holds other files ({shown}) but no checkpoint: nothing was written. Save into "
+            "a new or empty folder, or name a file (.safetensors, .pt).")
 
 
 def _is_in_place(target: Path, sharded: bool, ckpt: LoadedCheckpoint) -> bool:
@@ -132,8 +157,15 @@ def plan_save(
     ``touched`` names the canonical tensors edits were written to.
     """
     target, sharded = _target(Path(path))
+    new_folder = None
+    if checkpoint is not None and checkpoint.format == "hf-folder" and is_new_folder_target(target):
+        new_folder = target
+        weights = weights_name_for_new_folder(Path(checkpoint.path))
+        target, sharded = new_folder / weights, weights.endswith(".index.json")
+    cluttered = _cluttered_folder(target) if new_folder is None else None
     if checkpoint is None:
-        return SavePlan(target, dict(live), dict(live_aliases), sharded=sharded, changed=set(touched))
+        return SavePlan(target, dict(live), dict(live_aliases), sharded=sharded, changed=set(touched),
+                        refusal=cluttered)
 
     ckpt = checkpoint
     in_place = _is_in_place(target, sharded, ckpt)
@@ -159,8 +191,9 @@ def plan_save(
     order = [str(k)[len(prefix):] if str(k).startswith(prefix) else str(k) for k in ckpt.original_entries]
     names = [n for n in order if n in ckpt.tensors or n in ckpt.skipped_tensors]
     names += [n for n in ckpt.tensors if n not in set(names)]  # read by other means (DCP): their own order
-    plan = SavePlan(target, {}, prefix=prefix, sharded=sharded, in_place=in_place)
+    plan = SavePlan(target, {}, prefix=prefix, sharded=sharded, in_place=in_place, new_folder=new_folder)
     written: set[str] = set()  # canonical live names this save writes
+    overflow: list[str] = []  # edited values the file's own dtype cannot hold
     fmt = "safetensors" if sharded or target.suffix.lower() == ".safetensors" else "torch"
     cannot: list[str] = []
     for name in names:
@@ -183,7 +216,12 @@ def plan_save(
         if tensor.dtype != original.dtype:
             plan.restored_dtype.append(name)
             plan.changed.add(name)
-            tensor = tensor.detach().to(original.dtype)
+            converted = tensor.detach().to(original.dtype)
+            if canonical in touched:
+                problem = _does_not_fit(name, tensor.detach(), converted)
+                if problem:
+                    overflow.append(problem)
+            tensor = converted
         plan.tensors[name] = tensor
     plan.aliases = {a: c for a, c in ckpt.aliases.items() if a in plan.tensors and c in plan.tensors}
 
@@ -191,7 +229,13 @@ def plan_save(
         assert report is not None
         _fit(plan, report, ckpt_to_model, live_for, add_missing, written)
     plan.lost_edits = sorted(n for n in touched if n not in written)
-    if in_place:
+    if overflow:
+        plan.refusal = (f"{'; '.join(overflow[:3])}: the model computes in another dtype than the file stores, and "
+                        "these edited values would be written as Inf or lost. Nothing was written; edit them to "
+                        "values the file's dtype can hold.")
+    if cluttered:
+        plan.refusal = cluttered
+    elif in_place:
         refusal = ckpt.rewrite_refusal()
         if refusal:
             plan.refusal = f"{refusal}. Save to another file instead (-o OUT on the command line, Save As in the window)."
@@ -202,6 +246,8 @@ def plan_save(
                         f"({'; '.join(cannot[:3])}): a rewrite would lose them. Save to another file instead.")
     if cannot:
         plan.left_out.append(f"{len(cannot)} tensor(s) that cannot be written here: {'; '.join(cannot[:4])}")
+    if ckpt.layout.kind == "safetensors":
+        plan.metadata = {k: v for k, v in ckpt.metadata.items() if not k.startswith("paramedit.")}
     if ckpt.layout.kind == "state_dict":
         # Torch output keeps the module versions load_state_dict reads (_metadata) and, over the
         # file itself, its containers and their other tensors.
@@ -209,6 +255,20 @@ def plan_save(
         original_entries = ckpt.original_entries
         plan.wrap = lambda state: layout.rebuild(state, original_entries)
     return plan
+
+
+def _does_not_fit(name: str, live: torch.Tensor, converted: torch.Tensor) -> str | None:
+    """Why an edited tensor cannot be written in the file's dtype (a finite value turned Inf), or None."""
+    if not converted.is_floating_point() or not live.is_floating_point():
+        return None
+    bad = torch.isfinite(live) & ~torch.isfinite(converted)
+    if not bool(bad.any()):
+        return None
+    first = tuple(int(i) for i in bad.nonzero()[0])
+    dtype = str(converted.dtype).removeprefix("torch.")
+    index = "[" + ", ".join(map(str, first)) + "]"
+    return (f"{name}{index} = {float(live[first]):g} does not fit the file's {dtype} (largest "
+            f"{torch.finfo(converted.dtype).max:g}; {int(bad.sum())} value(s) in all)")
 
 
 def _fit(plan: SavePlan, report: LoadReport, ckpt_to_model: Mapping[str, str],

@@ -243,6 +243,7 @@ def save_tensors(
     aliases: Mapping[str, str] | None = None,
     fmt: str | None = None,
     wrap: Callable[[dict[str, torch.Tensor]], object] | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """Save a flat name -> tensor dict as ``.safetensors`` or a ``torch.save`` file.
 
@@ -251,7 +252,8 @@ def save_tensors(
     safetensors file stores it once and lists the alias in its metadata, where paramedit (and
     the model's own tying) restores it. Tensors the format cannot hold are refused, by name,
     before anything is written. ``wrap`` turns the flat dict into the object a torch file holds
-    (a checkpoint's own containers); safetensors files are always flat.
+    (a checkpoint's own containers); safetensors files are always flat, and keep ``metadata``
+    (the source file's header metadata, strings only).
     """
     path = Path(path)
     if fmt is None and path.suffix.lower() not in (*TORCH_SUFFIXES, ".safetensors"):
@@ -281,10 +283,12 @@ def save_tensors(
             if t.numel() and key in seen:
                 contiguous[name] = t.clone()
             seen[key] = name
-        metadata = {"format": "pt"}
+        header = {str(k): str(v) for k, v in (metadata or {}).items()}
+        header.setdefault("format", "pt")
+        header.pop(ALIASES_METADATA_KEY, None)
         if aliases:
-            metadata[ALIASES_METADATA_KEY] = json.dumps(aliases, sort_keys=True)
-        return atomic_write(path, lambda tmp: save_file(contiguous, str(tmp), metadata=metadata))
+            header[ALIASES_METADATA_KEY] = json.dumps(aliases, sort_keys=True)
+        return atomic_write(path, lambda tmp: save_file(contiguous, str(tmp), metadata=header))
     state = dict(cpu)
     for alias, canonical in aliases.items():
         state[alias] = cpu[canonical]

@@ -72,6 +72,18 @@ def _target(target: Path, source_index: ShardIndex | None) -> tuple[Path, str]:
     return target, source_index.path.name if source_index is not None else DEFAULT_INDEX
 
 
+def _raw_metadata(index: ShardIndex | None) -> dict[str, object]:
+    """The source index's own ``metadata`` as it was written (transformers' ``total_parameters``, ...)."""
+    if index is None:
+        return {}
+    try:
+        data = json.loads(index.path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    raw = data.get("metadata") if isinstance(data, dict) else None
+    return dict(raw) if isinstance(raw, dict) else {}
+
+
 def _nbytes(t: torch.Tensor) -> int:
     return t.numel() * t.element_size()
 
@@ -233,7 +245,7 @@ def save_sharded(
     shard_of = {n: shard for shard, names in plan.shards.items() for n in names}
     total = sum(plan.sizes.values()) + sum(_nbytes(tensors[n]) for s, names in plan.shards.items()
                                            if s not in plan.kept for n in names)  # fmt: skip
-    metadata: dict[str, object] = {"total_size": total}
+    metadata: dict[str, object] = {**_raw_metadata(source_index), "total_size": total}
     if aliases:
         keyed = {prefix + a: prefix + c for a, c in aliases.items()}
         metadata[ALIASES_METADATA_KEY] = json.dumps(keyed, sort_keys=True)

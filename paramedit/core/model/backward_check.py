@@ -55,6 +55,9 @@ class BackwardReport:
     # When the loss or gradients are not finite: the tensors whose values are not (from a scan),
     # e.g. "transformer.wte.weight[31337, 17] holds NaN (1 value)".
     cause: list[str] = field(default_factory=list)
+    # Model tensors the checkpoint did not give values to (missing, or another shape): the check
+    # ran on their initial values, which says little about the checkpoint.
+    not_loaded: list[str] = field(default_factory=list)
 
     @property
     def finite(self) -> bool:
@@ -77,11 +80,19 @@ class BackwardReport:
 
     @property
     def strict_ok(self) -> bool:
-        """:attr:`ok`, and no trainable parameter's gradient is exactly zero."""
-        return self.ok and not self.zero_grad
+        """:attr:`ok`, no trainable parameter's gradient is exactly zero, and every model tensor
+        came from the checkpoint."""
+        return self.ok and not self.zero_grad and not self.not_loaded
 
     def verdict(self) -> str:
         """One sentence for the status line and the CLI: never calls a zero gradient a pass."""
+        text = self._gradient_verdict()
+        if self.not_loaded:
+            text += (f"; but {len(self.not_loaded)} model tensor(s) did not come from the checkpoint and kept "
+                     f"their initial values: {_few(self.not_loaded)}")
+        return text
+
+    def _gradient_verdict(self) -> str:
         n = len(self.trainable)
         if self.replaced:
             return f"{len(self.replaced)} parameter(s) are no longer nn.Parameters: {', '.join(self.replaced)}"
@@ -109,6 +120,7 @@ class BackwardReport:
             "replaced": list(self.replaced),
             "zero_grad": self.zero_grad,
             "cause": list(self.cause),
+            "not_loaded": list(self.not_loaded),
         }
 
 

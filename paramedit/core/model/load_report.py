@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from paramedit.core.checkpoints.key_matching import match_keys
+from paramedit.core.model.hf_keys import transformers_keys
 
 
 @dataclass
@@ -70,6 +71,22 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
+def model_key_map(model: nn.Module, model_keys: list[str], ckpt_keys: list[str]) -> tuple[dict[str, str], str | None]:
+    """model name -> checkpoint name: by name (one wrapping prefix either way, see ``match_keys``),
+    plus the renamings transformers itself applies when it loads the model's checkpoints."""
+    mapping, note = match_keys(model_keys, ckpt_keys)
+    hf = transformers_keys(model, model_keys, ckpt_keys)
+    if hf is not None and hf.renamed:
+        taken = set(mapping.values())
+        extra = {m: c for m, c in hf.renamed.items() if m not in mapping and c not in taken}
+        if extra:
+            mapping = {**mapping, **extra}
+            note = "; ".join(filter(None, [note, f"matched {len(extra)} renamed key(s) the way transformers "
+                                                  f"loads {type(model).__name__} (e.g. {next(iter(extra.values()))} "
+                                                  f"is {next(iter(extra))})"]))
+    return mapping, note
+
+
 def load_into_model(
     model: nn.Module,
     tensors: Mapping[str, torch.Tensor],
@@ -82,7 +99,7 @@ def load_into_model(
     """
     report = LoadReport()
     state = model.state_dict(keep_vars=True)
-    mapping, note = match_keys(list(state), list(tensors))
+    mapping, note = model_key_map(model, list(state), list(tensors))
     if note:
         report.notes.append(note)
     used_ckpt: set[str] = set()
@@ -154,7 +171,7 @@ def meta_build_problem(model: nn.Module, tensors: Mapping[str, torch.Tensor], al
     attributes = _meta_attributes(model)
     if attributes:
         return f"the model keeps tensors computed from its parameters in plain attributes ({_few(attributes, 3)})"
-    mapping, _ = match_keys(list(state), list(tensors))
+    mapping, _ = model_key_map(model, list(state), list(tensors))
     missing = [n for n in state if n not in aliases and n not in mapping]
     if missing:
         return f"{len(missing)} tensor(s) of the model are not in the checkpoint"
@@ -177,7 +194,7 @@ def assign_into_meta_model(
     if meta_build_problem(model, tensors, aliases) is not None:
         return None
     state = model.state_dict(keep_vars=True)
-    mapping, note = match_keys(list(state), list(tensors))
+    mapping, note = model_key_map(model, list(state), list(tensors))
     report = LoadReport(assigned=True)
     if note:
         report.notes.append(note)

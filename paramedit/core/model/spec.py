@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from paramedit.core.errors import ModelSpecError
@@ -191,7 +192,10 @@ def model_example_inputs(model: nn.Module, spec: str | nn.Module | None) -> tupl
             module = sys.modules.get(module_part)
         hook = getattr(module, "example_inputs", None) if module is not None else None
     if callable(hook):
-        value = hook()
+        # Seeded, without disturbing the caller's random state: a check is repeatable run to run.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            value = hook()
         return value if isinstance(value, tuple) else (value,)
     array = getattr(model, "example_input_array", None)
     if array is not None:
