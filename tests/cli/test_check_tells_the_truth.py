@@ -245,7 +245,7 @@ def test_a_check_on_example_inputs_is_repeatable(tmp_path, capsys):
     torch.save(zoo_models.resnet18().state_dict(), tmp_path / "r18.pth")
     losses = set()
     for _ in range(3):
-        code, out, _ = run(["check", "--model", f"{ZOO}:resnet18", "--checkpoint", tmp_path / "r18.pth", "--json"],
+        _code, out, _ = run(["check", "--model", f"{ZOO}:resnet18", "--checkpoint", tmp_path / "r18.pth", "--json"],
                            capsys)
         losses.add(json.loads(out)["loss"])
     assert len(losses) == 1
