@@ -15,7 +15,9 @@ def open_session_from_args(args: argparse.Namespace, model: str | None, checkpoi
 
     return open_session(model, checkpoint, device=getattr(args, "device", "cpu"),
                         model_kwargs=parse_model_kwargs(getattr(args, "model_kwargs", None)),
-                        trust=args.trust, container_key=args.container_key)
+                        trust=args.trust, container_key=args.container_key,
+                        architecture=not getattr(args, "tensors_only", False),
+                        trust_remote_code=getattr(args, "trust_remote_code", False))
 
 
 def _inspect_json(session) -> dict[str, Any]:
@@ -69,7 +71,14 @@ def _not_loaded(session) -> list[str]:
 def cmd_check(args: argparse.Namespace) -> int:
     from paramedit.core.errors import ParameditError
 
+    if not args.model and not args.checkpoint:
+        raise ParameditError("check needs a model: --model SPEC, or --checkpoint FOLDER for a Hugging Face folder "
+                             "whose config.json names its architecture")
     session = open_session_from_args(args, args.model, args.checkpoint)
+    if session.model is None:
+        notes = " ".join(session.checkpoint.notes[-1:]) if session.checkpoint is not None else ""
+        raise ParameditError(f"check needs a model, and {args.checkpoint} opened as tensors alone. {notes} "
+                             "Name one with --model SPEC.")
     not_loaded = _not_loaded(session)
     if not_loaded and not args.allow_missing:
         shown = ", ".join(not_loaded[:8]) + (f", … ({len(not_loaded) - 8} more)" if len(not_loaded) > 8 else "")

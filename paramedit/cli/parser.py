@@ -117,6 +117,12 @@ def _common(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
                              "only for files you trust)")
     parser.add_argument("--key", dest="container_key", metavar="KEY",
                         help="which nested dict of the checkpoint holds the weights (e.g. ema)")
+    parser.add_argument("--tensors-only", action="store_true",
+                        help="open a Hugging Face folder as its tensors alone, without building the architecture "
+                             "its config.json names")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="build a Hugging Face folder whose config needs code shipped with the folder (auto_map): "
+                             "runs that code, only for folders you trust")
     parser.add_argument("--verbose", action="store_true", help="show the original traceback of an error")
 
 
@@ -162,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=CHECK_EPILOG, formatter_class=raw,
                        description="Run one forward and backward pass. Exit 0 when every trainable parameter\n"
                                    "received a finite gradient, 1 when one did not, 2 for bad input.")
-    p.add_argument("--model", required=True, metavar="SPEC", help="file.py:NAME or package.module:NAME")
+    p.add_argument("--model", metavar="SPEC",
+                   help="file.py:NAME or package.module:NAME (default: the architecture a Hugging Face folder's "
+                        "config.json names)")
     p.add_argument("--checkpoint", metavar="CKPT", help="weights to load first (default: the model's own init)")
     p.add_argument("--input", dest="inputs", action="append", metavar="[NAME=]EXPR",
                    help="an input as a formula, e.g. 'randn(2, 5)' or 'randint(1000, (1, 16))'; repeat for more; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from paramedit.core.checkpoints.formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.errors import ModelSpecError, ParameditError
 from paramedit.core.model.devices import move_model, parse_device
 from paramedit.core.model.empty_build import capture_output, model_output_to_stderr
+from paramedit.core.model.hf_folder import FolderArchitecture, folder_architecture
 from paramedit.core.model.load_report import (
     LoadReport,
     assign_into_meta_model,
@@ -27,7 +29,8 @@ from paramedit.core.tensor_tree import model_tensors
 
 
 def _build_and_load(
-    model: str | nn.Module, model_kwargs: dict[str, Any] | None, ckpt: LoadedCheckpoint | None
+    model: str | nn.Module | Callable[[], nn.Module], model_kwargs: dict[str, Any] | None,
+    ckpt: LoadedCheckpoint | None,
 ) -> tuple[nn.Module, LoadReport | None]:
     """Build the model and put the checkpoint in it, constructing it once when the model allows.
 
@@ -39,7 +42,7 @@ def _build_and_load(
     """
     report: LoadReport | None = None
     why_built = ""
-    if ckpt is not None and isinstance(model, str):
+    if ckpt is not None and not isinstance(model, nn.Module):
         with capture_output() as captured:
             try:
                 empty = build_model(model, model_kwargs, empty_parameters=True)
@@ -79,9 +82,9 @@ def architecture_hint(ckpt: LoadedCheckpoint) -> str | None:
         return None
     folder = shlex.quote(str(ckpt.path))
     kwargs = shlex.quote(json.dumps({"pretrained_model_name_or_path": str(ckpt.path)}))
-    return (f"opened as tensors alone; {Path(config_path).name} names the architecture {names[0]}: for the backward "
-            f"check, open it with it: paramedit transformers:{names[0]}.from_pretrained --model-kwargs {kwargs} "
-            f"{folder}")
+    return (f"opened as tensors alone, as asked; {Path(config_path).name} names the architecture {names[0]}: "
+            f"open it without --tensors-only to build it, or with its class as the spec: paramedit "
+            f"transformers:{names[0]}.from_pretrained --model-kwargs {kwargs} {folder}")
 
 
 def open_session(
@@ -92,20 +95,31 @@ def open_session(
     model_kwargs: dict[str, Any] | None = None,
     trust: bool = False,
     container_key: str | None = None,
+    architecture: bool = True,
+    trust_remote_code: bool = False,
 ) -> Session:
     """Open a model (spec or ``nn.Module``) and/or a checkpoint.
 
-    With only a checkpoint the session is "tensors only": view, edit and save work; the backward
-    check says it needs a model. With a model, checkpoint tensors are copied into the model's own
-    parameters and buffers and :attr:`Session.report` says what did not fit.
+    A Hugging Face folder with a ``config.json`` is a model by itself: without a model, the
+    architecture its config names is built (``architecture=False`` opens its tensors alone;
+    code shipped with the folder runs only with ``trust_remote_code``). With only any other
+    checkpoint the session is "tensors only": view, edit and save work; the backward check says
+    it needs a model. With a model, the checkpoint's tensors become the model's own parameters
+    and buffers and :attr:`Session.report` says what did not fit.
     """
     if model is None and checkpoint is None:
         raise ParameditError("nothing to open: give a model spec, a checkpoint, or both")
     dev = parse_device(device)
     ckpt = load_checkpoint(checkpoint, trust=trust, container_key=container_key) if checkpoint is not None else None
+    if model is None and ckpt is not None and architecture:
+        factory, why_not = folder_architecture(ckpt, trust_remote_code=trust_remote_code)
+        if factory is not None:
+            model = factory
+        elif why_not:
+            ckpt.notes.append(why_not)
     if model is None:
         assert ckpt is not None
-        hint = architecture_hint(ckpt)
+        hint = architecture_hint(ckpt) if not architecture else None
         if hint:
             ckpt.notes.append(hint)
         store = TensorStore.from_tensors(ckpt.tensors, ckpt.aliases)
@@ -115,6 +129,8 @@ def open_session(
         return session
 
     net, report = _build_and_load(model, model_kwargs, ckpt)
+    if report is not None and isinstance(model, FolderArchitecture):
+        report.notes.insert(len(ckpt.notes) if ckpt is not None else 0, f"built {model.describe()}")
     store = TensorStore.from_model(net)
     try:
         with model_output_to_stderr():

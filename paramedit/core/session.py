@@ -115,6 +115,10 @@ class Session:
     def resolve(self, name: str) -> str:
         """The canonical name for a name or tied alias, or an error listing close names."""
         canonical = self._store.aliases.get(name, name)
+        if canonical not in self._store.tensors and self.report is not None:
+            # A name as the checkpoint file has it (an edit log written against the file's tensors).
+            by_file = {c: m for m, c in self.report.key_map.items()}
+            canonical = self._store.aliases.get(by_file.get(name, name), by_file.get(name, name))
         if canonical not in self._store.tensors:
             names = [*self._store.tensors, *self._store.aliases]
             # A prefix one side has and the other lacks ("model.fc.bias" vs "fc.bias"), else a typo.

@@ -65,10 +65,13 @@ def test_a_lightning_style_prefix_is_reported_as_what_happened(tmp_path):
 
 def test_a_hugging_face_folder_opened_alone_says_how_to_open_it_with_its_architecture(transformers, tmp_path, capsys):
     _tiny_llama(transformers, tmp_path / "llama")
-    code, out, _ = run(["inspect", tmp_path / "llama"], capsys)
+    code, out, _ = run(["inspect", tmp_path / "llama"], capsys)  # issue 11: a folder is a model by itself
+    assert code == 0 and "built LlamaForCausalLM from" in out and "tensors loaded." in out
+    assert "not the checkpoint" not in out
+    code, out, _ = run(["inspect", tmp_path / "llama", "--tensors-only"], capsys)
     assert code == 0
     hint = next(line for line in out.splitlines() if "names the architecture LlamaForCausalLM" in line)
-    command = shlex.split(hint.split("open it with it: ", 1)[1])
+    command = shlex.split(hint.split("with its class as the spec: ", 1)[1])
     assert command[0] == "paramedit"
     spec, kwargs, folder = command[1], command[3], command[4]
     code, out, err = run(["inspect", folder, "--model", spec, "--model-kwargs", kwargs], capsys)

@@ -17,7 +17,7 @@ import torch
 
 from paramedit.core.analysis.chunked_reads import ChunkReader
 from paramedit.core.checkpoints.key_matching import match_keys
-from paramedit.core.checkpoints.mapped_reads import MappedFile
+from paramedit.core.checkpoints.mapped_reads import MappedFile, read_through_file
 from paramedit.core.errors import ParameditError
 
 __all__ = ["CompareCancelled", "CompareReport", "TensorDiff", "compare_tensors"]
@@ -76,6 +76,7 @@ class CompareReport:
     tensors: list[TensorDiff] = field(default_factory=list)
     # A's tensors by A's name (memory-mapped where A is): what a view of "B - A" or of A reads.
     reference: Mapping[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    files: list[MappedFile] = field(default_factory=list, repr=False)  # where A (and B) are mapped
 
     def by_name(self) -> dict[str, TensorDiff]:
         return {t.name: t for t in self.tensors}
@@ -86,6 +87,16 @@ class CompareReport:
         if row is None or row.name_a is None or row.status in ("shape", "only_a", "only_b"):
             return None
         return self.reference.get(row.name_a)
+
+    def reference_values(self, name: str, index: tuple) -> torch.Tensor | None:
+        """A CPU copy of A's ``tensor[index]`` for B's tensor ``name`` (None when A has none that
+        fits), read through A's file where it is mapped: only that region is read."""
+        tensor = self.reference_tensor(name)
+        if tensor is None:
+            return None
+        view = tensor.detach()[index]
+        values = read_through_file(view, self.files) if self.files else None
+        return values if values is not None else view.to("cpu", copy=True)
 
     def scale(self) -> float:
         """The largest finite |B - A| of every tensor: one colour scale for all differences."""
@@ -198,7 +209,7 @@ def compare_tensors(
                              "of one model")
     files = list(files)
     reader_a, reader_b = ChunkReader(files), ChunkReader(files)
-    report = CompareReport(a_label, b_label, atol, reference=a)
+    report = CompareReport(a_label, b_label, atol, reference=a, files=files)
     names = list(b)
     for i, name in enumerate(names):
         if cancelled is not None and cancelled():

@@ -15,6 +15,7 @@ import inspect
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +122,13 @@ def resolve_spec(spec: str):
 
 
 def build_model(
-    spec: str | nn.Module, kwargs: dict[str, Any] | None = None, *, empty_parameters: bool = False
+    spec: str | nn.Module | Callable[..., nn.Module], kwargs: dict[str, Any] | None = None, *,
+    empty_parameters: bool = False,
 ) -> nn.Module:
     """Return the ``nn.Module`` a spec names, constructed with ``kwargs``.
 
-    ``spec`` may already be an ``nn.Module`` instance (from Python), returned as it is. With
+    ``spec`` may already be an ``nn.Module`` instance (from Python), returned as it is, or a
+    factory to call (a class or function; a Hugging Face folder's architecture). With
     ``empty_parameters`` every parameter is moved to ``meta`` as the constructor registers it
     (no memory, no initialisation), while buffers are computed for real; the module file itself
     is imported normally first. Whatever model code prints goes to stderr.
@@ -134,10 +137,14 @@ def build_model(
         if kwargs:
             raise ModelSpecError("model kwargs were given, but the model is already an nn.Module instance")
         return spec
-    if not isinstance(spec, str):
-        raise ModelSpecError(f"a model must be a spec string or an nn.Module, not {type(spec).__name__}")
-    with model_output_to_stderr():
-        factory = resolve_spec(spec)
+    if isinstance(spec, str):
+        with model_output_to_stderr():
+            factory = resolve_spec(spec)
+    elif callable(spec):
+        factory = spec
+        spec = describe_spec(spec)
+    else:
+        raise ModelSpecError(f"a model must be a spec string, an nn.Module or a factory, not {type(spec).__name__}")
     if isinstance(factory, nn.Module):
         if kwargs:
             raise ModelSpecError(f"model spec {spec!r} names a module instance; it takes no kwargs")
@@ -158,6 +165,16 @@ def build_model(
             f"model spec {spec!r} returned a {type(model).__name__}, not a torch.nn.Module"
         )
     return model
+
+
+def describe_spec(spec: object) -> str:
+    """A model source in words: the spec string, or what a factory says it builds."""
+    if isinstance(spec, str):
+        return spec
+    describe = getattr(spec, "describe", None)
+    if callable(describe):
+        return str(describe())
+    return getattr(spec, "__qualname__", type(spec).__name__)
 
 
 def _call_hint(spec: str, factory: Any, kwargs: dict[str, Any] | None, exc: BaseException) -> str:

@@ -1,0 +1,152 @@
+"""Issue 11: a Hugging Face folder is a model by itself, opened at the cost of mapping it.
+
+Each folder is built with the architecture its config.json names, its parameters are the
+folder's memory-mapped tensors (no anonymous copy), in the folder's dtype, and the backward
+check runs on it with inputs from the config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import paramedit
+
+transformers = pytest.importorskip("transformers")
+
+
+def tiny(name: str):
+    t = transformers
+    if name == "llama":
+        return t.LlamaForCausalLM(t.LlamaConfig(num_hidden_layers=2, hidden_size=16, intermediate_size=32,
+                                                num_attention_heads=2, num_key_value_heads=1, vocab_size=64,
+                                                max_position_embeddings=32))
+    if name == "gpt2":
+        return t.GPT2LMHeadModel(t.GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=64, n_positions=32))
+    if name == "bert":
+        return t.BertForMaskedLM(t.BertConfig(num_hidden_layers=1, hidden_size=16, intermediate_size=32,
+                                              num_attention_heads=2, vocab_size=64, max_position_embeddings=32))
+    if name == "t5":
+        return t.T5ForConditionalGeneration(t.T5Config(vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=1,
+                                                       num_heads=2, decoder_start_token_id=0))
+    if name == "vit":
+        return t.ViTForImageClassification(t.ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                                       intermediate_size=32, image_size=8, patch_size=4,
+                                                       num_labels=3))
+    raise AssertionError(name)
+
+
+def mapped(session, tensor: torch.Tensor) -> bool:
+    return any(f.holds(tensor.detach()) for f in session.checkpoint.mapped_files)
+
+
+@pytest.mark.parametrize("name", ["llama", "gpt2", "bert", "t5", "vit"])
+def test_a_folder_opens_with_its_architecture_on_its_own_mapped_tensors(tmp_path, name):
+    torch.manual_seed(0)
+    model = tiny(name)
+    model.save_pretrained(tmp_path / name)
+    s = paramedit.open_session(None, tmp_path / name)
+    assert type(s.model).__name__ == type(model).__name__
+    assert s.report.assigned and not s.report.missing and not s.report.mismatched, s.report.summary()
+    assert any(n.startswith("built " + type(model).__name__) for n in s.report.notes)
+    params = dict(s.model.named_parameters())
+    assert params and all(mapped(s, p) for p in params.values())  # no anonymous copy of any weight
+    for model_name, value in model.state_dict().items():
+        if model_name in params:
+            assert torch.equal(s.model.state_dict()[model_name], value), model_name
+    assert s.run_backward().ok  # inputs from the config
+
+
+def test_a_bfloat16_folder_stays_bfloat16_and_mapped(tmp_path):
+    torch.manual_seed(0)
+    tiny("llama").to(torch.bfloat16).save_pretrained(tmp_path / "llama")
+    s = paramedit.open_session(None, tmp_path / "llama")
+    assert {p.dtype for p in s.model.parameters()} == {torch.bfloat16}
+    assert not s.report.converted
+    assert all(mapped(s, p) for p in s.model.parameters())
+    assert not s.model.model.rotary_emb.inv_freq.is_meta
+
+
+def test_tensors_only_and_architecture_false(tmp_path):
+    tiny("gpt2").save_pretrained(tmp_path / "gpt2")
+    s = paramedit.open_session(None, tmp_path / "gpt2", architecture=False)
+    assert s.model is None and "transformer.wte.weight" in s.names()
+
+
+def _write_config(folder, **changes):
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        config.pop(key)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_a_config_without_architectures_or_with_an_unknown_one_opens_as_tensors_with_the_reason(tmp_path):
+    tiny("gpt2").save_pretrained(tmp_path / "a")
+    _write_config(tmp_path / "a", architectures=None)
+    s = paramedit.open_session(None, tmp_path / "a")
+    assert s.model is None and any("names no architecture" in n for n in s.checkpoint.notes)
+    _write_config(tmp_path / "a", architectures=["GPT9000ForEverything"])
+    s = paramedit.open_session(None, tmp_path / "a")
+    assert s.model is None and any("GPT9000ForEverything, which transformers" in n for n in s.checkpoint.notes)
+
+
+REMOTE_CONFIG = """from transformers import PretrainedConfig
+
+
+class TinyRemoteConfig(PretrainedConfig):
+    model_type = "tiny_remote"
+
+    def __init__(self, width=4, **kwargs):
+        self.width = width
+        super().__init__(**kwargs)
+"""
+
+REMOTE_MODEL = """import torch
+from transformers import PreTrainedModel
+
+from .configuration_tiny import TinyRemoteConfig
+
+
+class TinyRemoteModel(PreTrainedModel):
+    config_class = TinyRemoteConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.lin = torch.nn.Linear(config.width, 2)
+        self.post_init()
+
+    def forward(self, x):
+        return self.lin(x)
+"""
+
+
+def test_code_shipped_with_the_folder_runs_only_when_trusted(tmp_path):
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    (folder / "configuration_tiny.py").write_text(REMOTE_CONFIG)
+    (folder / "modeling_tiny.py").write_text(REMOTE_MODEL)
+    (folder / "config.json").write_text(json.dumps({
+        "architectures": ["TinyRemoteModel"], "model_type": "tiny_remote", "width": 4,
+        "auto_map": {"AutoConfig": "configuration_tiny.TinyRemoteConfig",
+                     "AutoModel": "modeling_tiny.TinyRemoteModel"}}))
+    from safetensors.torch import save_file
+
+    save_file({"lin.weight": torch.ones(2, 4), "lin.bias": torch.zeros(2)}, str(folder / "model.safetensors"))
+    s = paramedit.open_session(None, folder)
+    assert s.model is None and any("--trust-remote-code" in n for n in s.checkpoint.notes)
+    s = paramedit.open_session(None, folder, trust_remote_code=True)
+    assert type(s.model).__name__ == "TinyRemoteModel" and s.report.clean
+    assert torch.equal(s.tensor("lin.weight").detach(), torch.ones(2, 4))
+
+
+def test_an_edit_log_written_against_the_files_names_lands_on_the_models_renamed_tensor(tmp_path):
+    torch.manual_seed(0)
+    tiny("vit").save_pretrained(tmp_path / "vit")
+    s = paramedit.open_session(None, tmp_path / "vit")
+    file_name = "vit.encoder.layer.0.attention.attention.query.weight"
+    assert s.resolve(file_name) == "vit.layers.0.attention.q_proj.weight"
+    s.stage(file_name, "[0, :]", 0.0)
+    s.commit()
+    assert torch.all(s.tensor("vit.layers.0.attention.q_proj.weight")[0] == 0)
