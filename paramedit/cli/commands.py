@@ -68,12 +68,28 @@ def _not_loaded(session) -> list[str]:
     return list(report.missing) + [name for name, _, _ in report.mismatched]
 
 
+def _validate_inputs(args: argparse.Namespace) -> None:
+    from paramedit.core.editing.expressions import parse_expression
+    from paramedit.core.errors import ParameditError
+    from paramedit.core.model.inputs import parse_shape, split_keyword
+
+    for text in args.inputs or []:
+        name, expr = split_keyword(text)
+        try:
+            parse_expression(expr)
+        except ParameditError as exc:
+            raise ParameditError(f"--input {text!r}: {exc.message}") from exc
+    for text in args.input_shapes or []:
+        parse_shape(text)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from paramedit.core.errors import ParameditError
 
     if not args.model and not args.checkpoint:
         raise ParameditError("check needs a model: --model SPEC, or --checkpoint FOLDER for a Hugging Face folder "
                              "whose config.json names its architecture")
+    _validate_inputs(args)  # before a load that may take minutes
     session = open_session_from_args(args, args.model, args.checkpoint)
     if session.model is None:
         notes = " ".join(session.checkpoint.notes[-1:]) if session.checkpoint is not None else ""
@@ -88,7 +104,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             "--allow-missing to check anyway."
         )
     report = session.run_backward(input_exprs=args.inputs, input_shapes=args.input_shapes,
-                                  reduction=args.reduction, train_mode=args.train)
+                                  reduction=args.reduction, train_mode=args.train, only=args.only,
+                                  check_memory=args.memory_check)
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:

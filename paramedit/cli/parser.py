@@ -181,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reduction", choices=("sum", "mean"), default="sum",
                    help="loss = sum (default) or mean of every floating output")
     p.add_argument("--train", action="store_true", help="run in train mode (buffers are restored afterwards)")
+    p.add_argument("--only", action="append", metavar="GLOB",
+                   help="check only the parameters matching GLOB (repeatable), e.g. 'model.layers.31.*': the others "
+                        "are frozen for the check and restored after, and need no gradient memory")
+    p.add_argument("--no-memory-check", dest="memory_check", action="store_false",
+                   help="start even when the estimate says the check will not fit in free memory")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 also when a gradient is exactly zero everywhere (connected, but no signal)")
     p.add_argument("--allow-missing", action="store_true",

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from paramedit.core.analysis.checkpoint_compare import CompareReport, compare_tensors
-from paramedit.core.analysis.health_scan import ScanReport, scan_tensors, select_names
+from paramedit.core.analysis.health_scan import ScanReport, narrower_glob, scan_tensors, select_names
 from paramedit.core.checkpoints.folder_saving import write_new_folder
 from paramedit.core.checkpoints.formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.checkpoints.mapped_reads import read_through_file
@@ -41,6 +41,7 @@ from paramedit.core.errors import (
 )
 from paramedit.core.events import EventEmitter
 from paramedit.core.model.backward_check import BackwardReport, parameter_slots, run_backward_check
+from paramedit.core.model.check_memory import estimate_check
 from paramedit.core.model.devices import move_model, parse_device
 from paramedit.core.model.inputs import build_inputs
 from paramedit.core.model.load_report import LoadReport
@@ -395,8 +396,16 @@ class Session:
         input_shapes: list[str] | None = None,
         reduction: str = "sum",
         train_mode: bool = False,
+        only: list[str] | None = None,
+        check_memory: bool = True,
     ) -> BackwardReport:
-        """Forward and backward once on the model's device; per-parameter gradient status."""
+        """Forward and backward once on the model's device; per-parameter gradient status.
+
+        ``only`` (globs) checks the matching parameters alone: the others are frozen for the
+        check and restored after, and get no gradient memory. Unless ``check_memory`` is False,
+        a check whose gradients and activations would not fit in free memory is refused before
+        it starts, with the estimate and how to narrow it.
+        """
         if self.model is None:
             raise BackwardCheckError("the backward check needs a model; this session has only a checkpoint's tensors. "
                                      "Open it with a model spec (file.py:NAME) to run it.")
@@ -407,12 +416,28 @@ class Session:
             inputs = build_inputs(self.model, exprs=exprs, shapes=input_shapes, example=self.example_inputs)
             if input_exprs:
                 self.input_exprs = list(input_exprs)
-        params = {n: t for n, t in self._store.tensors.items() if self._store.kinds.get(n) == "parameter"}
+        every = {n: t for n, t in self._store.tensors.items() if self._store.kinds.get(n) == "parameter"}
+        params = {n: every[n] for n in select_names(every, only)} if only else every
+        if check_memory:
+            estimate = estimate_check(self.model, params, inputs)
+            if not estimate.fits:
+                raise BackwardCheckError(f"{estimate.describe()}, so the check was not started. Check part of the "
+                                         f"model: --only {narrower_glob(list(params))!r} (only=[...] in Python).")
         # Ids, not tensors: holding the old gradients here would keep their memory alive.
         left = {id(g) for g, version in ((ref(), v) for ref, v in self._check_grads)
                 if g is not None and g._version == version}
-        report = run_backward_check(self.model, inputs, names=params, slots=self._slots,
-                                    reduction=reduction, train_mode=train_mode, disposable=left)
+        frozen = [p for n, p in every.items() if n not in params and p.requires_grad]
+        try:
+            for p in frozen:
+                p.requires_grad_(False)  # for this check only: no gradient, no memory for one
+            report = run_backward_check(self.model, inputs, names=params, slots=self._slots,
+                                        reduction=reduction, train_mode=train_mode, disposable=left)
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        if only:
+            report.only = list(only)
+            report.total_parameters = len(every)
         # Weak references: a user who clears .grad frees the memory; we only recognise our own.
         self._check_grads = [(weakref.ref(p.grad), p.grad._version) for p in params.values() if p.grad is not None]
         if self.report is not None and self.checkpoint is not None:

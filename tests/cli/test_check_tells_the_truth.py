@@ -284,3 +284,50 @@ def test_keys_transformers_renames_on_load_are_matched_not_called_missing(tmp_pa
     saved = load_file(tmp_path / "vit" / "model.safetensors")
     assert torch.all(saved["vit.encoder.layer.0.attention.attention.query.weight"][0] == 0)
     assert "vit.layers.0.attention.q_proj.weight" not in saved
+
+
+def test_only_checks_the_matching_parameters_and_restores_the_others(tmp_path, capsys):
+    torch.manual_seed(0)
+    torch.save(zoo_models.resnet18().state_dict(), tmp_path / "r18.pth")
+    code, out, err = run(["check", "--model", f"{ZOO}:resnet18", "--checkpoint", tmp_path / "r18.pth",
+                          "--only", "layer4.*", "--only", "fc.*", "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    names = [p["name"] for p in data["params"]]
+    assert names and all(n.startswith(("layer4.", "fc.")) for n in names)
+    assert data["only"] == ["layer4.*", "fc.*"]
+    s = paramedit.open_session(f"{ZOO}:resnet18", tmp_path / "r18.pth")
+    conv1 = s.tensor("conv1.weight")
+    report = s.run_backward(only=["fc.*"])
+    assert [p.name for p in report.params] == ["fc.weight", "fc.bias"] and report.ok
+    assert conv1.requires_grad and conv1.grad is None  # frozen for the check only: no gradient memory
+    assert "checked 2 of 62 parameters" in report.verdict()
+    code, _, err = run(["check", "--model", f"{ZOO}:resnet18", "--only", "decoder.*"], capsys)
+    assert code == 2 and "matches no tensor" in err
+
+
+def test_a_check_that_cannot_fit_is_refused_before_it_starts(tmp_path, monkeypatch):
+    import paramedit.core.model.check_memory as check_memory
+
+    torch.manual_seed(0)
+    s = paramedit.open_session(zoo_models.resnet18())
+    monkeypatch.setattr(check_memory, "free_bytes", lambda device: 1000)  # a machine with 1 kB free
+    before = [p.grad for p in s.model.parameters()]
+    with pytest.raises(paramedit.BackwardCheckError, match=r"needs about .* so the check was not started.*--only 'layer4\.1\.\*'"):
+        s.run_backward(inputs=(torch.randn(1, 3, 32, 32),))
+    assert [p.grad for p in s.model.parameters()] == before
+    report = s.run_backward(inputs=(torch.randn(1, 3, 32, 32),), check_memory=False)
+    assert report.ok
+
+
+def test_bad_inputs_are_refused_before_the_model_is_loaded(tmp_path, capsys):
+    count = tmp_path / "count.txt"
+    import os
+
+    os.environ["PARAMEDIT_TEST_COUNT_FILE"] = str(count)
+    try:
+        code, _, err = run(["check", "--model", f"{ZOO}:CountsItself", "--input", "randn(2, 3"], capsys)
+    finally:
+        del os.environ["PARAMEDIT_TEST_COUNT_FILE"]
+    assert code == 2 and "--input 'randn(2, 3'" in err
+    assert not count.exists()  # the model was never built

@@ -30,7 +30,8 @@ from paramedit.core.analysis.chunked_reads import ChunkReader
 from paramedit.core.checkpoints.mapped_reads import MappedFile
 from paramedit.core.errors import ParameditError
 
-__all__ = ["OUTLIER_SIGMAS", "Finding", "ScanCancelled", "ScanReport", "scan_tensors", "select_names"]
+__all__ = ["OUTLIER_SIGMAS", "Finding", "ScanCancelled", "ScanReport", "narrower_glob", "scan_tensors",
+           "select_names"]
 
 OUTLIER_SIGMAS = 20.0
 SAMPLE_SIZE = 65_536
@@ -150,6 +151,16 @@ def select_names(names: Iterable[str], globs: Iterable[str] | None) -> list[str]
         chosen.extend(matched)
     wanted = set(chosen)
     return [n for n in names if n in wanted]
+
+
+def narrower_glob(names: list[str]) -> str:
+    """A glob for the last numbered block of ``names`` (``model.layers.31.*``), to check a part."""
+    for name in reversed(names):
+        parts = name.split(".")
+        for i in range(len(parts) - 1, -1, -1):
+            if parts[i].isdigit():
+                return ".".join(parts[: i + 1]) + ".*"
+    return (names[-1].rsplit(".", 1)[0] + ".*") if names and "." in names[-1] else "NAME*"
 
 
 def _region(shape: tuple[int, ...], *, cell: tuple[int, ...] | None = None, row: int | None = None,

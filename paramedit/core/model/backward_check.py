@@ -58,6 +58,8 @@ class BackwardReport:
     # Model tensors the checkpoint did not give values to (missing, or another shape): the check
     # ran on their initial values, which says little about the checkpoint.
     not_loaded: list[str] = field(default_factory=list)
+    only: list[str] = field(default_factory=list)  # the globs a partial check covered (empty: all)
+    total_parameters: int = 0  # how many parameters the model has, when ``only`` chose some
 
     @property
     def finite(self) -> bool:
@@ -87,6 +89,9 @@ class BackwardReport:
     def verdict(self) -> str:
         """One sentence for the status line and the CLI: never calls a zero gradient a pass."""
         text = self._gradient_verdict()
+        if self.only:
+            text += (f" (checked {len(self.params)} of {self.total_parameters} parameters: "
+                     f"{', '.join(self.only)}; the others were frozen for the check)")
         if self.not_loaded:
             text += (f"; but {len(self.not_loaded)} model tensor(s) did not come from the checkpoint and kept "
                      f"their initial values: {_few(self.not_loaded)}")
@@ -121,6 +126,7 @@ class BackwardReport:
             "zero_grad": self.zero_grad,
             "cause": list(self.cause),
             "not_loaded": list(self.not_loaded),
+            "only": list(self.only),
         }
 
 
@@ -187,6 +193,16 @@ def _forward(model: nn.Module, inputs: Any) -> Any:
     if isinstance(inputs, (tuple, list)):
         return model(*inputs)
     return model(inputs)
+
+
+_OOM_MESSAGE = ("the check ran out of memory in the {stage} pass; the model and its gradients are as they were. "
+                "Check part of the model with --only GLOB (only=[...] in Python), or a smaller input.")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 def forward_hint(model: nn.Module) -> str:
@@ -258,6 +274,9 @@ def run_backward_check(
             try:
                 out = _forward(model, move_to(inputs, device))
             except (Exception, SystemExit) as exc:
+                if _out_of_memory(exc):
+                    raise BackwardCheckError(_OOM_MESSAGE.format(stage="forward"),
+                                             details=traceback.format_exc()) from exc
                 raise BackwardCheckError(
                     f"the model's forward raised {type(exc).__name__}: {exc}{forward_hint(model)}",
                     details=traceback.format_exc(),
@@ -273,6 +292,9 @@ def run_backward_check(
             try:
                 loss.backward()
             except (Exception, SystemExit) as exc:
+                if _out_of_memory(exc):
+                    raise BackwardCheckError(_OOM_MESSAGE.format(stage="backward"),
+                                             details=traceback.format_exc()) from exc
                 raise BackwardCheckError(
                     f"backward raised {type(exc).__name__}: {exc}", details=traceback.format_exc()
                 ) from exc
