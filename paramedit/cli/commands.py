@@ -74,7 +74,7 @@ def _validate_inputs(args: argparse.Namespace) -> None:
     from paramedit.core.model.inputs import parse_shape, split_keyword
 
     for text in args.inputs or []:
-        name, expr = split_keyword(text)
+        _name, expr = split_keyword(text)
         try:
             parse_expression(expr)
         except ParameditError as exc:
