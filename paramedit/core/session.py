@@ -43,6 +43,7 @@ from paramedit.core.events import EventEmitter
 from paramedit.core.model.backward_check import BackwardReport, parameter_slots, run_backward_check
 from paramedit.core.model.check_memory import estimate_check
 from paramedit.core.model.devices import move_model, parse_device
+from paramedit.core.model.hf_keys import file_layout
 from paramedit.core.model.inputs import build_inputs
 from paramedit.core.model.load_report import LoadReport
 from paramedit.core.tensor_store import TensorStore
@@ -498,8 +499,15 @@ class Session:
         applied; tensors the model has and the file lacks only with ``add_missing``.
         """
         tensors, aliases = self.state_dict()
+        converted: dict[str, tuple[str, torch.Tensor]] = {}
+        if self.report is not None and self.report.converted_from and self.model is not None:
+            fused = {name: self._store.tensors[name] for name in self.report.converted_from}
+            back = file_layout(self.model, fused)  # transformers' own reverse conversion
+            for name, keys in self.report.converted_from.items():
+                converted.update((k, (name, back[k])) for k in keys if k in back)
         return plan_save(path, checkpoint=self.checkpoint, report=self.report, live=tensors,
-                         live_aliases=aliases, touched=set(self._baseline.touched), add_missing=add_missing)
+                         live_aliases=aliases, touched=set(self._baseline.touched), add_missing=add_missing,
+                         converted=converted)
 
     def save(self, path: str | Path, *, add_missing: bool = False, allow_lost_edits: bool = False) -> Path:
         """Save atomically in the checkpoint's own layout (see :meth:`plan_save`).

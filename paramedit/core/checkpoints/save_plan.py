@@ -149,12 +149,15 @@ def plan_save(
     live_aliases: Mapping[str, str],
     touched: set[str],
     add_missing: bool = False,
+    converted: Mapping[str, tuple[str, torch.Tensor]] | None = None,
 ) -> SavePlan:
     """Decide what saving to ``path`` writes.
 
     ``live`` maps every canonical name of the session (model names with a model, checkpoint
     names without) to its live tensor; ``live_aliases`` maps tied names to canonical ones;
-    ``touched`` names the canonical tensors edits were written to.
+    ``touched`` names the canonical tensors edits were written to. ``converted`` gives, for
+    file names whose tensors the model holds fused (transformers' conversions), (the model's
+    canonical name, the value in the file's layout).
     """
     target, sharded = _target(Path(path))
     new_folder = None
@@ -205,7 +208,11 @@ def plan_save(
             else:
                 plan.tensors[name] = ckpt.skipped_tensors[name]
             continue
-        found = live_for(ckpt_to_model[name]) if name in ckpt_to_model else None
+        if converted and name in converted:
+            canonical, tensor = converted[name]
+            found = (canonical, tensor)
+        else:
+            found = live_for(ckpt_to_model[name]) if name in ckpt_to_model else None
         if found is None:
             plan.tensors[name] = original
             continue

@@ -13,12 +13,13 @@ tensors into one, as Mixtral's experts) are returned apart: they are not one-to-
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
-__all__ = ["TransformersKeys", "transformers_keys"]
+__all__ = ["TransformersKeys", "converted_tensors", "file_layout", "transformers_keys"]
 
 
 @dataclass
@@ -27,6 +28,7 @@ class TransformersKeys:
 
     renamed: dict[str, str] = field(default_factory=dict)
     converted: list[str] = field(default_factory=list)  # checkpoint keys fused by a converter
+    targets: dict[str, list[str]] = field(default_factory=dict)  # model key -> the checkpoint keys fused into it
 
 
 def _is_pretrained(model: nn.Module) -> bool:
@@ -66,6 +68,52 @@ def transformers_keys(model: nn.Module, model_keys: Iterable[str], ckpt_keys: It
             continue
         if pattern is not None:
             found.converted.append(key)
+            found.targets.setdefault(renamed, []).append(key)
         elif renamed != key and renamed in wanted and renamed not in found.renamed:
             found.renamed[renamed] = key
     return found if found.renamed or found.converted else None
+
+
+def _transforms(model: nn.Module):
+    from transformers.conversion_mapping import get_model_conversion_mapping
+    from transformers.core_model_loading import WeightConverter, WeightRenaming
+
+    transforms = get_model_conversion_mapping(model)
+    return ([t for t in transforms if isinstance(t, WeightRenaming)],
+            [t for t in transforms if isinstance(t, WeightConverter)])
+
+
+def converted_tensors(model: nn.Module, tensors: Mapping[str, torch.Tensor], keys: Iterable[str]) -> dict[str, torch.Tensor]:
+    """The model's tensors that transformers builds from several of the checkpoint's ``keys`` (a
+    fused ``gate_up_proj`` from each expert's ``w1``/``w3``), converted the way it loads them.
+    They are new tensors: a conversion copies."""
+    import copy
+
+    from transformers.core_model_loading import rename_source_key
+
+    renamings, converters = _transforms(model)
+    by_pattern = {p: c for c in converters for p in c.source_patterns}
+    meta = dict.fromkeys(model.state_dict(keep_vars=True), True)
+    prefix = getattr(model, "base_model_prefix", None) or None
+    pending: dict[str, object] = {}
+    for key in keys:
+        renamed, pattern = rename_source_key(key, renamings, converters, prefix, meta)
+        if pattern is None:
+            continue
+        converter = pending.setdefault(renamed, copy.deepcopy(by_pattern[pattern]))
+        converter.add_tensor(renamed, key, pattern, tensors[key])
+    out: dict[str, torch.Tensor] = {}
+    for name, converter in pending.items():
+        for target, value in converter.convert(name, model=model, config=model.config).items():
+            out[target] = (value[0] if isinstance(value, list) else value).contiguous()
+    return out
+
+
+def file_layout(model: nn.Module, live: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The checkpoint tensors transformers would write for the model's ``live`` tensors (its
+    ``save_pretrained`` reverse conversion): a fused ``gate_up_proj`` back into each expert's
+    ``w1``/``w3``."""
+    from transformers.core_model_loading import revert_weight_conversion
+
+    with torch.no_grad():
+        return dict(revert_weight_conversion(model, {k: v.detach() for k, v in live.items()}))

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from paramedit.core.checkpoints.key_matching import match_keys
-from paramedit.core.model.hf_keys import transformers_keys
+from paramedit.core.model.check_memory import size_text
+from paramedit.core.model.hf_keys import converted_tensors, transformers_keys
 
 
 @dataclass
@@ -29,6 +30,9 @@ class LoadReport:
     converted: list[tuple[str, str, str]] = field(default_factory=list)
     tied: list[tuple[str, str]] = field(default_factory=list)  # (alias the file lacked, canonical it is tied to)
     key_map: dict[str, str] = field(default_factory=dict)  # model name -> checkpoint name
+    # model name -> the checkpoint names transformers fuses into it (Mixtral's experts): loaded
+    # through its conversion (a copy), written back through its reverse conversion.
+    converted_from: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     assigned: bool = False  # the model's tensors ARE the checkpoint's (mapped) tensors, not copies
 
@@ -87,6 +91,37 @@ def model_key_map(model: nn.Module, model_keys: list[str], ckpt_keys: list[str])
     return mapping, note
 
 
+def fused_targets(model: nn.Module, model_keys: list[str], ckpt_keys: list[str]) -> dict[str, list[str]]:
+    """model name -> checkpoint names transformers converts into it (several into one)."""
+    hf = transformers_keys(model, model_keys, ckpt_keys)
+    wanted = set(model_keys)
+    return {m: keys for m, keys in hf.targets.items() if m in wanted} if hf is not None else {}
+
+
+def _load_fused(model: nn.Module, state: Mapping[str, torch.Tensor], tensors: Mapping[str, torch.Tensor],
+                fused: dict[str, list[str]], report: LoadReport) -> dict[str, torch.Tensor]:
+    """The model tensors transformers builds from several checkpoint tensors, converted its way."""
+    if not fused:
+        return {}
+    values = converted_tensors(model, tensors, [k for keys in fused.values() for k in keys])
+    out = {}
+    for name, keys in fused.items():
+        value = values.get(name)
+        if value is None or tuple(value.shape) != tuple(state[name].shape):
+            continue
+        if value.dtype != state[name].dtype:
+            value = value.to(state[name].dtype)
+        out[name] = value
+        report.converted_from[name] = list(keys)
+    if out:
+        nbytes = sum(v.numel() * v.element_size() for v in out.values())
+        report.notes.append(f"built {len(out)} tensor(s) from {sum(len(k) for k in report.converted_from.values())} "
+                            f"of the checkpoint's the way transformers loads {type(model).__name__} (e.g. "
+                            f"{next(iter(out))}): a copy of {size_text(nbytes)}; saving writes them back "
+                            "in the checkpoint's layout")
+    return out
+
+
 def load_into_model(
     model: nn.Module,
     tensors: Mapping[str, torch.Tensor],
@@ -102,9 +137,15 @@ def load_into_model(
     mapping, note = model_key_map(model, list(state), list(tensors))
     if note:
         report.notes.append(note)
+    fused = {m: k for m, k in fused_targets(model, list(state), list(tensors)).items() if m not in mapping}
     used_ckpt: set[str] = set()
     loaded_objects: set[int] = set()
     with torch.no_grad():
+        for name, value in _load_fused(model, state, tensors, fused, report).items():
+            state[name].copy_(value)
+            loaded_objects.add(id(state[name]))
+            report.loaded.append(name)
+            used_ckpt.update(report.converted_from[name])
         for name, target in state.items():
             ckpt_name = mapping.get(name)
             if ckpt_name is None:
@@ -123,7 +164,7 @@ def load_into_model(
             loaded_objects.add(id(target))
             report.loaded.append(name)
         for name, target in state.items():
-            if name in mapping:
+            if name in mapping or name in report.converted_from:
                 continue
             canonical = aliases.get(name)
             if id(target) in loaded_objects:
@@ -172,10 +213,12 @@ def meta_build_problem(model: nn.Module, tensors: Mapping[str, torch.Tensor], al
     if attributes:
         return f"the model keeps tensors computed from its parameters in plain attributes ({_few(attributes, 3)})"
     mapping, _ = model_key_map(model, list(state), list(tensors))
-    missing = [n for n in state if n not in aliases and n not in mapping]
+    fused = fused_targets(model, list(state), list(tensors))
+    missing = [n for n in state if n not in aliases and n not in mapping and n not in fused]
     if missing:
         return f"{len(missing)} tensor(s) of the model are not in the checkpoint"
-    other = [n for n in state if n not in aliases and tuple(tensors[mapping[n]].shape) != tuple(state[n].shape)]
+    other = [n for n in state if n not in aliases and n in mapping
+             and tuple(tensors[mapping[n]].shape) != tuple(state[n].shape)]
     if other:
         return f"{len(other)} tensor(s) have other shapes in the checkpoint"
     return None
@@ -199,7 +242,13 @@ def assign_into_meta_model(
     if note:
         report.notes.append(note)
     canonical_state: dict[str, torch.Tensor] = {}
+    fused = {m: k for m, k in fused_targets(model, list(state), list(tensors)).items() if m not in mapping}
+    for name, value in _load_fused(model, state, tensors, fused, report).items():
+        canonical_state[name] = value
+        report.loaded.append(name)
     for name, target in state.items():
+        if name in canonical_state:
+            continue
         if name in aliases:
             if name not in mapping:
                 report.tied.append((name, aliases[name]))
@@ -227,7 +276,9 @@ def assign_into_meta_model(
     leftovers = [n for n, t in model.state_dict(keep_vars=True).items() if t.is_meta]
     if leftovers or result.unexpected_keys:
         raise RuntimeError(f"tensors left on the meta device after loading: {leftovers}")
-    used = set(report.key_map.values())
+    used = set(report.key_map.values()) | {k for keys in report.converted_from.values() for k in keys}
     report.unexpected = [k for k in tensors if k not in used]
-    report.notes.append("built the model with empty parameters and attached the checkpoint's tensors without copying")
+    other = " other" if report.converted_from else ""
+    report.notes.append(f"built the model with empty parameters and attached the checkpoint's{other} tensors "
+                        "without copying")
     return report
