@@ -223,12 +223,12 @@ def plan_save(
         if tensor.dtype != original.dtype:
             plan.restored_dtype.append(name)
             plan.changed.add(name)
-            converted = tensor.detach().to(original.dtype)
+            in_file_dtype = tensor.detach().to(original.dtype)
             if canonical in touched:
-                problem = _does_not_fit(name, tensor.detach(), converted)
+                problem = _does_not_fit(name, tensor.detach(), in_file_dtype)
                 if problem:
                     overflow.append(problem)
-            tensor = converted
+            tensor = in_file_dtype
         plan.tensors[name] = tensor
     plan.aliases = {a: c for a, c in ckpt.aliases.items() if a in plan.tensors and c in plan.tensors}
 
