@@ -19,6 +19,7 @@ from torch import nn
 
 from paramedit.core.analysis.checkpoint_compare import CompareReport, compare_tensors
 from paramedit.core.analysis.health_scan import ScanReport, narrower_glob, scan_tensors, select_names
+from paramedit.core.checkpoints.dcp_writer import write_dcp
 from paramedit.core.checkpoints.folder_saving import write_new_folder
 from paramedit.core.checkpoints.formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.checkpoints.mapped_reads import read_through_file
@@ -539,6 +540,12 @@ class Session:
         return out
 
     def _write_planned(self, plan: SavePlan, target: Path) -> Path:
+        if plan.dcp_folder is not None and self.checkpoint is not None:
+            source = Path(self.checkpoint.path)
+            source = source if source.is_dir() else source.parent
+            values = {plan.dcp_keys[n]: t for n, t in plan.tensors.items() if n in plan.dcp_keys}
+            changed = {plan.dcp_keys[n] for n in plan.changed if n in plan.dcp_keys}
+            return write_dcp(source, plan.dcp_folder, values, changed, trust=self.checkpoint.trusted)
         canonical = {n: t for n, t in plan.tensors.items() if n not in plan.aliases}
         if plan.sharded:
             written = save_sharded(canonical, plan.aliases, target, source=self.checkpoint,

@@ -186,3 +186,62 @@ def test_truncated_data_file_is_a_checkpoint_error(tmp_path: Path) -> None:
     data.write_bytes(data.read_bytes()[:100])
     with pytest.raises(CheckpointError, match=r"could not be read by torch\.distributed\.checkpoint"):
         load_checkpoint(folder)
+
+
+def _torchrun(*args: str) -> None:
+    import subprocess
+    import sys
+
+    job = Path(__file__).resolve().parents[1] / "model_jobs" / "dcp_job.py"
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
+                             str(job), *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_a_two_process_job_resumes_from_the_folder_apply_edited(tmp_path):
+    """Issue 11: DTensor shards saved by 2 processes (gloo), an edit log applied in place, then loaded by
+    2 processes: the edited region is there, the rest and the job's step are as saved, and only the
+    rank file holding the edited row was rewritten."""
+    import json
+
+    from paramedit.cli import main
+    from tests.model_jobs.dcp_job import full_weights
+
+    folder = tmp_path / "ckpt"
+    _torchrun("save", str(folder))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    log = tmp_path / "edits.json"
+    log.write_text(json.dumps({"format": "paramedit.edits", "version": 1, "edits": [
+        {"op": "set", "target": "layer.weight", "index": "[5, :]", "value": 0.5}]}))
+    assert main(["apply", str(folder), str(log), "--in-place"]) == 0
+    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert after.get("__0_0.distcp") == before["__0_0.distcp"]  # rank 0's rows are untouched
+    assert "__1_0.distcp" not in after and len(after) == len(before)
+    _torchrun("load", str(folder), str(tmp_path / "resumed.pt"))
+    resumed = torch.load(tmp_path / "resumed.pt", weights_only=True)
+    expected = full_weights()
+    expected["layer.weight"][5] = 0.5
+    assert resumed["step"] == 7
+    for name, value in expected.items():
+        assert torch.equal(resumed["model"][name], value), name
+
+
+def test_a_dcp_folder_saved_elsewhere_is_a_dcp_folder_with_the_jobs_other_entries(tmp_path):
+    import torch.distributed.checkpoint as dcp
+
+    import paramedit
+
+    state = {"model": {"w": torch.arange(12.0).reshape(3, 4)}, "step": 11, "sched": {"lr": 0.25}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dcp.save(state, checkpoint_id=str(tmp_path / "a"), no_dist=True)
+        s = paramedit.open_session(None, tmp_path / "a")
+        s.stage("w", "[0, 0]", -1.0)
+        s.commit()
+        s.save(tmp_path / "b")
+        loaded = {"model": {"w": torch.zeros(3, 4)}, "step": 0, "sched": {"lr": 0.0}}
+        dcp.load(loaded, checkpoint_id=str(tmp_path / "b"), no_dist=True)
+    assert loaded["step"] == 11 and loaded["sched"] == {"lr": 0.25}
+    assert float(loaded["model"]["w"][0, 0]) == -1.0 and torch.equal(loaded["model"]["w"][1:], state["model"]["w"][1:])
+    assert not any(p.name.endswith(".paramedit-tmp") for p in tmp_path.iterdir())

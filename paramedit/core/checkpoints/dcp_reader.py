@@ -29,7 +29,7 @@ import torch
 from paramedit.core.checkpoints.pickle_safety import pickle_globals
 from paramedit.core.errors import CheckpointError, UntrustedCheckpointError
 
-__all__ = ["DCP_METADATA", "DcpState", "is_dcp_metadata", "read_dcp", "unsafe_dcp_globals"]
+__all__ = ["DCP_METADATA", "DcpState", "is_dcp_metadata", "load_dcp_metadata", "read_dcp", "unsafe_dcp_globals"]
 
 DCP_METADATA = ".metadata"
 _DCP_MODULE = b"torch.distributed.checkpoint.metadata"
@@ -55,6 +55,7 @@ class DcpState:
     files: list[Path]
     trusted: bool = False
     notes: list[str] = field(default_factory=list)
+    fqns: dict[tuple[str, ...], str] = field(default_factory=dict)  # nested path of a tensor -> its DCP key
 
 
 def is_dcp_metadata(head: bytes) -> bool:
@@ -126,6 +127,12 @@ def _load_metadata(folder: Path, trust: bool, notes: list[str]) -> tuple[object,
         raise CheckpointError(f"{path} could not be loaded, even trusted: {exc}", details=traceback.format_exc()) from exc
     notes.append(f"read {DCP_METADATA} with the full unpickler because the folder was trusted")
     return metadata, True
+
+
+def load_dcp_metadata(folder: str | Path, *, trust: bool = False) -> object:
+    """The folder's ``Metadata``, unpickled with DCP's own classes only (unless trusted)."""
+    metadata, _ = _load_metadata(Path(folder), trust, [])
+    return metadata
 
 
 def _data_files(folder: Path, metadata: object) -> list[Path]:
@@ -223,4 +230,6 @@ def read_dcp(folder: str | Path, *, trust: bool = False) -> DcpState:
         shown = ", ".join(other[:5]) + (", …" if len(other) > 5 else "")
         notes.append(f"did not read {len(other)} non-tensor entr{'y' if len(other) == 1 else 'ies'} ({shown}): "
                      "only tensors are edited, and torch unpickles them without weights_only")  # fmt: skip
-    return DcpState(_nest(state, metadata.planner_data), files, trusted=trusted, notes=notes)
+    paths = metadata.planner_data if isinstance(metadata.planner_data, dict) else {}
+    fqns = {tuple(str(k) for k in paths.get(fqn) or (fqn,)): fqn for fqn in state}
+    return DcpState(_nest(state, metadata.planner_data), files, trusted=trusted, notes=notes, fqns=fqns)

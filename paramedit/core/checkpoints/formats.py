@@ -320,7 +320,7 @@ def _read_dcp(folder: Path, trust: bool, container_key: str | None) -> _Read:
     return _Read(
         entries=dict(chosen.entries), files=dcp.files, container_key=chosen.key,
         other_containers=chosen.other_containers, trusted=dcp.trusted, notes=dcp.notes + chosen.notes,
-        layout=FileLayout("dcp"),
+        layout=FileLayout("dcp", container_path=chosen.path, fqns=dcp.fqns),
     )  # fmt: skip
 
 

@@ -53,6 +53,7 @@ class FileLayout:
     other_tensors: list[str] = field(default_factory=list)  # other tensor containers, kept in place
     module_type: str | None = None
     lightning: bool = False
+    fqns: dict[tuple[str, ...], str] = field(default_factory=dict)  # DCP: nested path -> the folder's key
 
     def rewrite_refusal(self) -> str | None:
         """Why this file cannot be rewritten whole with edited tensors (None: it can)."""
@@ -65,8 +66,6 @@ class FileLayout:
         if self.kind == "torch-sharded":
             return ("is a sharded set of torch files; paramedit writes sharded sets as safetensors, so it cannot "
                     "rewrite this one in place")
-        if self.kind == "dcp":
-            return "is a torch.distributed.checkpoint folder, which paramedit reads but does not write"
         if self.non_tensor:
             what = "a Lightning checkpoint's" if self.lightning else "its"
             return (f"holds more than tensors ({what} {_few(self.non_tensor)}): a rewrite would lose them")

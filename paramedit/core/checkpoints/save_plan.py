@@ -59,6 +59,8 @@ class SavePlan:
     wrap: Callable[[dict[str, torch.Tensor]], object] | None = None  # rebuilds the file's structure
     metadata: dict[str, str] = field(default_factory=dict)  # a safetensors file's header metadata, kept
     new_folder: Path | None = None  # a Hugging Face folder saved as a new, complete folder
+    dcp_folder: Path | None = None  # a torch.distributed.checkpoint folder written back as one
+    dcp_keys: dict[str, str] = field(default_factory=dict)  # name (with prefix) -> the folder's key (fqn)
 
     @property
     def fits(self) -> bool:
@@ -160,18 +162,27 @@ def plan_save(
     canonical name, the value in the file's layout).
     """
     target, sharded = _target(Path(path))
-    new_folder = None
+    new_folder = dcp_folder = None
+    if checkpoint is not None and checkpoint.format == "dcp":
+        source = Path(checkpoint.path) if Path(checkpoint.path).is_dir() else Path(checkpoint.path).parent
+        given = Path(path).expanduser()
+        given = given.parent if given.name == ".metadata" else given
+        if _same_file(given, source) or is_new_folder_target(given):
+            dcp_folder, target, sharded = given, given, False
     if checkpoint is not None and checkpoint.format == "hf-folder" and is_new_folder_target(target):
         new_folder = target
         weights = weights_name_for_new_folder(Path(checkpoint.path))
         target, sharded = new_folder / weights, weights.endswith(".index.json")
-    cluttered = _cluttered_folder(target) if new_folder is None else None
+    cluttered = _cluttered_folder(target) if new_folder is None and dcp_folder is None else None
     if checkpoint is None:
         return SavePlan(target, dict(live), dict(live_aliases), sharded=sharded, changed=set(touched),
                         refusal=cluttered)
 
     ckpt = checkpoint
     in_place = _is_in_place(target, sharded, ckpt)
+    if dcp_folder is not None:
+        source = Path(ckpt.path) if Path(ckpt.path).is_dir() else Path(ckpt.path).parent
+        in_place = _same_file(dcp_folder, source)
     has_model = report is not None
 
     # Which live tensor stands for each name of the file.
@@ -194,7 +205,11 @@ def plan_save(
     order = [str(k)[len(prefix):] if str(k).startswith(prefix) else str(k) for k in ckpt.original_entries]
     names = [n for n in order if n in ckpt.tensors or n in ckpt.skipped_tensors]
     names += [n for n in ckpt.tensors if n not in set(names)]  # read by other means (DCP): their own order
-    plan = SavePlan(target, {}, prefix=prefix, sharded=sharded, in_place=in_place, new_folder=new_folder)
+    plan = SavePlan(target, {}, prefix=prefix, sharded=sharded, in_place=in_place, new_folder=new_folder,
+                    dcp_folder=dcp_folder)
+    if dcp_folder is not None:
+        path_of = ckpt.layout.container_path
+        plan.dcp_keys = {n: ckpt.layout.fqns.get((*path_of, prefix + n), prefix + n) for n in ckpt.tensors}
     written: set[str] = set()  # canonical live names this save writes
     overflow: list[str] = []  # edited values the file's own dtype cannot hold
     fmt = "safetensors" if sharded or target.suffix.lower() == ".safetensors" else "torch"
