@@ -9,6 +9,7 @@ tensor's own device, followed by a check that the object at that name is still t
 from __future__ import annotations
 
 import difflib
+import threading
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from paramedit.core.analysis.health_scan import ScanReport, narrower_glob, scan_
 from paramedit.core.checkpoints.dcp_writer import write_dcp
 from paramedit.core.checkpoints.folder_saving import write_new_folder
 from paramedit.core.checkpoints.formats import LoadedCheckpoint, load_checkpoint
-from paramedit.core.checkpoints.mapped_reads import read_through_file
+from paramedit.core.checkpoints.mapped_reads import read_through_file, release_pages
 from paramedit.core.checkpoints.save_plan import SavePlan, plan_save
 from paramedit.core.checkpoints.saving import save_tensors, write_json
 from paramedit.core.checkpoints.sharded_saving import save_sharded
@@ -97,6 +98,7 @@ class Session:
         self._check_grads: list[tuple[weakref.ref[torch.Tensor], int]] = []
         self.unsaved = False
         self._identity = self._identity_snapshot()
+        self._write_lock = threading.RLock()  # every write to a tensor; see _release_after_forward
 
     # ------------------------------------------------------------------ names and tensors
     @property
@@ -270,7 +272,7 @@ class Session:
         for name, _, _ in pending:
             self._baseline.before_write(name)
         try:
-            with torch.no_grad():
+            with self._write_lock, torch.no_grad():
                 for name, region, values in pending:
                     tensor = self._store.tensors[name]
                     view = tensor[region.index]
@@ -317,7 +319,7 @@ class Session:
         return self.history.can_redo
 
     def _write_atoms(self, atoms, *, new: bool) -> None:
-        with torch.no_grad():
+        with self._write_lock, torch.no_grad():
             for atom in atoms:
                 tensor = self._store.tensors[atom.name]
                 tensor[atom.index].copy_((atom.new if new else atom.old).to(tensor.device))
@@ -429,12 +431,17 @@ class Session:
         left = {id(g) for g, version in ((ref(), v) for ref, v in self._check_grads)
                 if g is not None and g._version == version}
         frozen = [p for n, p in every.items() if n not in params and p.requires_grad]
+        hooks = []
         try:
             for p in frozen:
                 p.requires_grad_(False)  # for this check only: no gradient, no memory for one
+            if only:
+                hooks = self._release_after_forward()
             report = run_backward_check(self.model, inputs, names=params, slots=self._slots,
                                         reduction=reduction, train_mode=train_mode, disposable=left)
         finally:
+            for hook in hooks:
+                hook.remove()
             for p in frozen:
                 p.requires_grad_(True)
         if only:
@@ -452,6 +459,24 @@ class Session:
         self.last_backward = report
         self.events.emit("backward_done", report=report)
         return report
+
+    def _release_after_forward(self) -> list:
+        """For a partial check: once a module whose parameters are all frozen has run forward, let
+        the kernel drop their memory-mapped pages (read again from the file if the backward needs
+        them), so checking the last layer of a 7B model does not make all its weights resident."""
+        files = self.checkpoint.mapped_files if self.checkpoint is not None else []
+        if not files or self.model is None:
+            return []
+        lock = self._write_lock
+
+        def release(module: nn.Module, _inputs: Any, _output: Any) -> None:
+            with lock:  # never between an edit's copy-on-write and its check
+                for p in module.parameters(recurse=False):
+                    release_pages(p.detach(), files)
+
+        return [m.register_forward_hook(release) for m in self.model.modules()
+                if any(True for _ in m.parameters(recurse=False))
+                and not any(p.requires_grad for p in m.parameters(recurse=False))]
 
     # ------------------------------------------------------------------ the whole model
     def scan(self, only: list[str] | None = None, *, names: list[str] | None = None,

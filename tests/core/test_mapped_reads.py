@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
+from torch import nn
 
 import paramedit
 from paramedit.core.checkpoints import mapped_reads
@@ -216,3 +217,40 @@ def test_a_file_renamed_over_the_path_while_opening_is_not_read_for_the_old_one(
     os.replace(tmp_path / "b.safetensors", path)
     with pytest.raises(OSError, match="changed while it was being opened"):
         mapped_reads.MappedFile(path, torch.UntypedStorage(8), mapped=mapped_stat)
+
+
+def _resident(t: torch.Tensor) -> int:
+    import os
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    first, last = t.data_ptr() // page, (t.data_ptr() + t.numel() * t.element_size() - 1) // page
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek(8 * first)
+        raw = f.read(8 * (last - first + 1))
+    return sum(1 for k in range(0, len(raw), 8) if int.from_bytes(raw[k:k + 8], "little") >> 63)
+
+
+@pytest.mark.skipif(not Path("/proc/self/pagemap").exists(), reason="needs Linux's pagemap")
+def test_a_partial_check_does_not_leave_the_frozen_weights_resident_and_keeps_edits(tmp_path):
+    """Issue 11: check --only 'model.layers.31.*' on a 7B model made all 13 GB resident."""
+    from safetensors.torch import save_file
+
+    import paramedit
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 8))
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "m.safetensors"))
+    (tmp_path / "spec.py").write_text(
+        "from torch import nn\n\ndef make():\n    return nn.Sequential(nn.Linear(1024, 1024), nn.ReLU(), "
+        "nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 8))\n")
+    s = paramedit.open_session(f"{tmp_path / 'spec.py'}:make", tmp_path / "m.safetensors")
+    assert s.report.assigned
+    s.stage("0.weight", "[3, 5]", 42.0)  # an edit in a page of layer 0: copied on write
+    s.commit()
+    x = (torch.randn(2, 1024),)
+    s.run_backward(inputs=x)  # a full check: every weight is read, and stays resident
+    full = _resident(s.tensor("2.weight"))
+    report = s.run_backward(inputs=x, only=["4.*"])
+    assert report.ok and [p.name for p in report.params] == ["4.weight", "4.bias"]
+    assert full > 200 and _resident(s.tensor("2.weight")) < full // 4  # 4 MB of layer 2: dropped after its forward
+    assert float(s.tensor("0.weight")[3, 5]) == 42.0  # the edited page was left alone

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["MappedFile", "pages_hold_file_bytes", "pages_resident", "read_through_file"]
+__all__ = ["MappedFile", "pages_hold_file_bytes", "pages_resident", "read_through_file", "release_pages"]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _PRESENT, _SWAPPED, _FILE_PAGE = 1 << 63, 1 << 62, 1 << 61
@@ -147,6 +147,35 @@ def pages_resident(address: int, nbytes: int) -> bool:
     entries = np.frombuffer(raw, dtype=np.uint64)
     present_file = (entries & np.uint64(_PRESENT | _FILE_PAGE)) == np.uint64(_PRESENT | _FILE_PAGE)
     return bool(present_file.all())
+
+
+_MADV_DONTNEED = 4
+_libc = None
+
+
+def release_pages(t: torch.Tensor, files: Iterable[MappedFile]) -> int:
+    """Let the kernel drop the resident pages of a memory-mapped tensor that are still the file's
+    (``MADV_DONTNEED``; they are read again from the file if touched): the bytes released.
+
+    Only whole pages inside the tensor, and only when none of them was copied on write (an edit
+    lives in those pages and would be lost): anything else is left as it is.
+    """
+    global _libc
+    if t.device.type != "cpu" or _PAGEMAP is None or not t.is_contiguous() or t.numel() == 0:
+        return 0
+    if not any(f.holds(t) for f in files):
+        return 0
+    start = -(-t.data_ptr() // _PAGE) * _PAGE
+    end = (t.data_ptr() + t.numel() * t.element_size()) // _PAGE * _PAGE
+    if end <= start or not pages_hold_file_bytes(start, end - start):
+        return 0
+    if _libc is None:
+        import ctypes
+        import ctypes.util
+
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return end - start if _libc.madvise(start, end - start, _MADV_DONTNEED) == 0 else 0
 
 
 def _row_offsets(shape: tuple[int, ...], strides: tuple[int, ...]) -> list[int]:
