@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from paramedit.qt.heatmap_reduce import SAMPLE
+
 __all__ = [
     "DIVERGING",
     "MAX_DISPLAY",
@@ -22,13 +24,15 @@ __all__ = [
     "SEQUENTIAL",
     "ValueSummary",
     "bin_colours",
-    "block_extreme",
     "compute_levels",
+    "difference",
     "finite_display",
     "format_value",
     "histogram",
     "histogram_image",
     "nice_rounding",
+    "nonfinite_positions",
+    "nonfinite_text",
     "ordinal",
     "sampling_steps",
     "stats_text",
@@ -81,45 +85,6 @@ def ordinal(k: int) -> str:
     """``1st``, ``2nd``, ``3rd``, ``11th``, ``126th``."""
     suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
     return f"{k}{suffix}"
-
-
-def _reduce_rows(a: np.ndarray, f: int, func) -> np.ndarray:
-    if f == 1:
-        return a
-    full = a.shape[0] // f * f
-    parts = [func(a[:full].reshape(full // f, f, a.shape[1]), axis=1)] if full else []
-    if full < a.shape[0]:
-        parts.append(func(a[full:], axis=0, keepdims=True))
-    return np.concatenate(parts, axis=0)
-
-
-def _reduce_cols(a: np.ndarray, f: int, ufunc) -> np.ndarray:
-    if f > 8:  # long runs: reduce the inner axis of a reshaped view
-        full = a.shape[1] // f * f
-        parts = [ufunc.reduce(a[:, :full].reshape(a.shape[0], full // f, f), axis=2)] if full else []
-        if full < a.shape[1]:
-            parts.append(ufunc.reduce(a[:, full:], axis=1, keepdims=True))
-        return np.concatenate(parts, axis=1)
-    out = a[:, 0::f].copy()  # short runs: f strided passes beat reducing a tiny inner axis
-    for k in range(1, f):
-        part = a[:, k::f]
-        ufunc(out[:, : part.shape[1]], part, out=out[:, : part.shape[1]])
-    return out
-
-
-def block_extreme(data: np.ndarray, fr: int, fc: int) -> np.ndarray:
-    """Reduce float ``data`` by ``fr x fc`` blocks to each block's value of largest magnitude.
-
-    Keeps the sign, so a lone outlier in a huge matrix stays visible, and never hides NaN/Inf:
-    a block holding a NaN shows NaN, else one holding +/-Inf shows it.  The last block along
-    each axis may be partial.  ``fr == fc == 1`` returns ``data`` itself.
-    """
-    if fr == 1 and fc == 1:
-        return data
-    hi, lo = _reduce_rows(data, fr, np.max), _reduce_rows(data, fr, np.min)
-    if fc > 1:
-        hi, lo = _reduce_cols(hi, fc, np.maximum), _reduce_cols(lo, fc, np.minimum)
-    return np.where(hi >= -lo, hi, lo)
 
 
 @dataclass(frozen=True)
@@ -230,8 +195,10 @@ def histogram_image(counts: np.ndarray, colours: np.ndarray) -> np.ndarray:
 
 
 def stats_text(summary: ValueSummary, full_shape: tuple[int, int], factor: tuple[int, int],
-               stride: tuple[int, int]) -> tuple[str, str]:
-    """The stats line under the heatmap and its tooltip, which says how the view was thinned."""
+               stride: tuple[int, int], reduction: str = SAMPLE) -> tuple[str, str]:
+    """The stats line under the heatmap and its tooltip: the block's size, how it was thinned
+    (which reduction is on), and min and max. NaN and Inf counts are not here: they have a line
+    of their own that is never cut (:func:`nonfinite_text`)."""
     (fr, fc), (rs, cs) = factor, stride
     sampled = (rs, cs) != (1, 1)
     parts = ["{}×{}".format(*full_shape)]
@@ -239,20 +206,29 @@ def stats_text(summary: ValueSummary, full_shape: tuple[int, int], factor: tuple
         # Short: the line sits under a narrow plot; the tooltip says it in full.
         parts.append("sample " + ", ".join(f"1/{k} {axis}" for k, axis in ((rs, "rows"), (cs, "cols")) if k > 1))
     if (fr, fc) != (1, 1):
-        parts.append(f"shown 1:{fr}×{fc}")
+        parts.append(f"{'max |v|' if reduction == SAMPLE else reduction} of {fr}×{fc}")
+    elif not sampled:
+        parts.append("every value")
     if summary.extremes is not None:
         parts += [f"min {summary.extremes[0]:.4g}", f"max {summary.extremes[1]:.4g}"]
-    parts += [f"{summary.n_nan} NaN (magenta)"] * bool(summary.n_nan)
-    parts += [f"{summary.n_inf} ±Inf"] * bool(summary.n_inf)
     text = " · ".join(parts)
     notes = [text]
     if sampled:
         notes.append(f"sampled: the heatmap draws every {ordinal(rs)} row and every {ordinal(cs)} column of the "
                      "block; values between samples are not drawn, and levels, histogram, min and max come from "
-                     "the samples. Tick 'every row' to read every value.")
+                     "the samples. Choose mean, max |v| or min |v| to read every value. Whatever is drawn, the "
+                     "scan's findings are marked.")
     if (fr, fc) != (1, 1):
-        notes.append("each pixel shows the value of largest |v| in its block")
+        how = "max |v|" if reduction == SAMPLE else reduction
+        notes.append(f"each pixel shows the {how} of its {fr}×{fc} block"
+                     + {"max |v|": " (an outlier shows)", "min |v|": " (a zero row or column shows)"}.get(how, ""))
     return text, "\n".join(notes)
+
+
+def nonfinite_text(summary: ValueSummary) -> str:
+    """``"2 NaN (magenta) · 1 ±Inf shown"``, or "" when the shown values are all finite."""
+    parts = [f"{summary.n_nan} NaN (magenta)"] * bool(summary.n_nan) + [f"{summary.n_inf} ±Inf"] * bool(summary.n_inf)
+    return " · ".join(parts) + " shown" if parts else ""
 
 
 def nice_rounding(lo: float, hi: float) -> float:
@@ -270,3 +246,31 @@ def format_value(value: Any) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     return f"{float(value):.6g}"
+
+
+def difference(b: Any, a: Any) -> np.ndarray:
+    """``B - A`` of two blocks of one shape, as float64 for the heatmap's difference mode.
+
+    Equal values give exactly 0, also NaN on both sides and equal Infs (whose difference would
+    be NaN): the same cells the comparison counts as unchanged.
+    """
+    bb = to_display_array(b).astype(np.float64)
+    aa = to_display_array(a).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = bb - aa
+    d[(bb == aa) | (np.isnan(bb) & np.isnan(aa))] = 0.0
+    return d
+
+
+def nonfinite_positions(data: np.ndarray, summary: ValueSummary, offset: tuple[int, int], stride: tuple[int, int],
+                        limit: int) -> list[tuple[str, int, int]]:
+    """``("shown_nan" | "shown_inf", tensor row, tensor column)`` of the first ``limit`` NaN/Inf
+    of a handed-over block (row ``i`` is tensor row ``offset[0] + i * stride[0]``)."""
+    if not (summary.n_nan or summary.n_inf):
+        return []
+    flat = np.flatnonzero(~np.isfinite(data))[:limit]
+    rows, cols = np.unravel_index(flat, data.shape)
+    nan = np.isnan(data.reshape(-1)[flat])
+    (r0, c0), (rs, cs) = offset, stride
+    return [("shown_nan" if n else "shown_inf", int(r0 + i * rs), int(c0 + j * cs))
+            for i, j, n in zip(rows.tolist(), cols.tolist(), nan.tolist(), strict=True)]

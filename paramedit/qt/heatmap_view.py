@@ -10,94 +10,50 @@ so axes, hover, clicks and the selection outline all speak the tensor's own row/
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPen, QResizeEvent
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QGraphicsRectItem,
-    QHBoxLayout,
     QLabel,
     QSizePolicy,
     QStackedLayout,
     QVBoxLayout,
     QWidget,
 )
-from superqt import QElidingLabel
 
+from paramedit.qt.finding_locations import SliceMark
+from paramedit.qt.heatmap_controls_widget import HeatmapControlsWidget
 from paramedit.qt.heatmap_data import (
     DIVERGING,
     MAX_DISPLAY,
     MAX_SAMPLE,
     SEQUENTIAL,
     ValueSummary,
-    bin_colours,
-    block_extreme,
     compute_levels,
     finite_display,
     format_value,
-    histogram,
-    histogram_image,
-    nice_rounding,
+    nonfinite_positions,
+    nonfinite_text,
     stats_text,
     summarize,
     to_display_array,
 )
+from paramedit.qt.heatmap_footer_widget import HeatmapFooterWidget
+from paramedit.qt.heatmap_graphics import HeatmapGraphicsWidget
+from paramedit.qt.heatmap_markers import HeatmapMarkers
+from paramedit.qt.heatmap_reduce import MAX_ABS, MEAN, MIN_ABS, SAMPLE, block_reduce
 
-__all__ = ["DIVERGING", "MAX_DISPLAY", "SEQUENTIAL", "HeatmapView", "block_extreme"]
+__all__ = ["DIVERGING", "MAX_ABS", "MAX_DISPLAY", "MEAN", "MIN_ABS", "SAMPLE", "SEQUENTIAL", "HeatmapView"]
 
-_CMAPS = {DIVERGING: "CET-D1", SEQUENTIAL: "viridis"}
 #: Fewest samples per axis asked for, however small the plot: zooming in should still show detail.
 _MIN_SAMPLE = 256
 _EMPTY_SUMMARY = ValueSummary(np.empty(0, np.float32), None, 0, 0)
-
-
-class _IndexAxisItem(pg.AxisItem):
-    """Integer index ticks placed at pixel centres (index ``i`` spans ``[i, i+1)``)."""
-
-    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:
-        levels = super().tickValues(minVal - 0.5, maxVal - 0.5, size)
-        levels = [(sp, [v + 0.5 for v in vals if float(v).is_integer()]) for sp, vals in levels if sp >= 1]
-        if not any(vals for _sp, vals in levels):  # a range of one or two indices
-            lo, hi = sorted((minVal, maxVal))  # an inverted axis passes them reversed
-            levels = [(1.0, [i + 0.5 for i in range(math.ceil(lo - 0.5), math.floor(hi - 0.5) + 1)])]
-        return levels
-
-    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
-        return [str(round(v - 0.5)) for v in values]
-
-
-class _ImageItem(pg.ImageItem):
-    """ImageItem that reports hover and left clicks in its own (display pixel) coordinates."""
-
-    sigHovered = Signal(object)  # QPointF in pixel coordinates, or None on exit
-    sigClicked = Signal(object)  # QPointF in pixel coordinates
-
-    def hoverEvent(self, ev) -> None:
-        if ev.isExit():
-            self.sigHovered.emit(None)
-            return
-        ev.acceptClicks(Qt.MouseButton.LeftButton)
-        self.sigHovered.emit(QPointF(ev.pos()))
-
-    def render(self) -> None:
-        super().render()
-        # pyqtgraph makes an 8-bit indexed image of float data + LUT; Qt then scales that through
-        # a slow generic path on every paint. One conversion per new image makes each paint ~4x
-        # cheaper (the data handed to pyqtgraph stays float32 with explicit levels).
-        if self.qimage is not None and self.qimage.format() == QImage.Format.Format_Indexed8:
-            self.qimage = self.qimage.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
-
-    def mouseClickEvent(self, ev) -> None:
-        if ev.button() == Qt.MouseButton.LeftButton:
-            ev.accept()
-            self.sigClicked.emit(QPointF(ev.pos()))
-        else:
-            super().mouseClickEvent(ev)
+#: Most NaN/Inf of the drawn values that get a symbol each (the count is always in the line).
+MAX_SHOWN_MARKS = 500
 
 
 class HeatmapView(QWidget):
@@ -105,7 +61,11 @@ class HeatmapView(QWidget):
 
     ``cellClicked(row, col)`` carries tensor indices (offsets, sampling and downsampling undone).
     ``resampleWanted`` says the plot grew or shrank enough that a sampled block should be
-    fetched again at the new :meth:`sampling_limits`, or that "every row" was switched.
+    fetched again at the new :meth:`sampling_limits`, or that the reduction was switched between
+    a sample and one that reads every value (:meth:`reads_every_value`).
+
+    The scan's findings in the shown block are drawn as marks over the image whatever is drawn
+    (:meth:`set_marks`), and their counts head a line of their own that is never cut.
     """
 
     cellClicked = Signal(int, int)
@@ -123,8 +83,15 @@ class HeatmapView(QWidget):
         self._offset = (0, 0)
         self._sampled_at: tuple[int, int] | None = None  # sampling_limits() when a sample was shown
         self._levels = (-1.0, 1.0)
-        self._bar_state: tuple[str, float, float] | None = None  # what the colour bar shows
         self._selection: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._marks: list[SliceMark] = []
+        self._shown_marks: list[tuple[str, int, int]] = []  # NaN/Inf among the handed-over values
+        self._data: np.ndarray | None = None  # _raw as float32
+        self._display_summary = self._level_summary = _EMPTY_SUMMARY
+        self._reduced_at: tuple[int, int] | None = None  # sampling_limits() of the last reduction
+        self._fixed_levels: tuple[float, float] | None = None  # set_values(levels=...)
+        self._scale_with: np.ndarray | None = None  # set_values(scale_with=...)
+        self._reduction = SAMPLE
         self._build()
         self.clear()
 
@@ -134,113 +101,27 @@ class HeatmapView(QWidget):
         bg, fg = pal.color(pal.ColorRole.Window), pal.color(pal.ColorRole.WindowText)
         muted = f"color: {pal.color(pal.ColorRole.PlaceholderText).name()};"
 
-        self._mode_label = QLabel("values", objectName="heatmapModeLabel", styleSheet="font-weight: bold;")
-        self._title_label = QElidingLabel("", objectName="heatmapTitle")
-        self._mode_combo = QComboBox(objectName="heatmapColourMode")
-        self._mode_combo.addItems([DIVERGING, SEQUENTIAL])
-        self._mode_combo.setToolTip("Diverging: white is 0, levels ±m. Sequential: min..max.")
-        self._clip_check = QCheckBox("clip 99.5%", objectName="heatmapClip", checked=True)
-        self._clip_check.setToolTip("Levels at the 99.5th percentile of |values| (off: the extremes)")
-        self._all_rows_check = QCheckBox("every row", objectName="heatmapEveryRow", checked=False)
-        self._all_rows_check.setToolTip(
-            "Off: a big tensor is drawn from an even sample of its rows and columns (fast, but a lone "
-            "outlier between samples is not drawn).\nOn: every value is read and each pixel shows the "
-            "largest |v| of its block, so no outlier or NaN is hidden (reads the whole slice).")
-        # The title on a line of its own: a slice such as "encoder.0.weight[3, :, 1, :]" must be
-        # readable whole, and the colour controls would squeeze it down to "encoder.0.we…".
-        title_row = QHBoxLayout()
-        title_row.setSpacing(8)
-        title_row.addWidget(self._mode_label)
-        title_row.addWidget(self._title_label, 1)
-        controls = QHBoxLayout()
-        controls.setSpacing(8)
-        controls.addStretch(1)
-        controls.addWidget(self._mode_combo)
-        controls.addWidget(self._clip_check)
-        controls.addWidget(self._all_rows_check)
-        top = QVBoxLayout()
-        top.setContentsMargins(4, 2, 4, 0)
-        top.setSpacing(2)
-        top.addLayout(title_row)
-        top.addLayout(controls)
+        self._controls = HeatmapControlsWidget(self)
+        self._mode_combo, self._clip_check = self._controls.mode_combo, self._controls.clip_check
 
-        self._graphics = pg.GraphicsLayoutWidget()
-        self._graphics.setObjectName("heatmapGraphics")
-        self._graphics.setBackground(bg)
-        self._graphics.ci.layout.setContentsMargins(2, 2, 2, 2)
-        self._graphics.ci.layout.setSpacing(2)
-        axes = {"left": _IndexAxisItem("left"), "top": _IndexAxisItem("top")}
-        self._plot: pg.PlotItem = self._graphics.addPlot(row=0, col=0, axisItems=axes)
-        self._plot.hideAxis("bottom")
-        self._plot.setLabels(left="row", top="column")
-        self._plot.invertY(True)  # row 0 at the top, like the table
-        self._plot.setMenuEnabled(False)
-        self._plot.hideButtons()
-        self._plot.getViewBox().setDefaultPadding(0.0)
-        self._plot.getViewBox().setBackgroundColor(QColor(bg).darker(115))
-
-        self._image = _ImageItem(axisOrder="row-major", autoDownsample=True)
-        self._nan_overlay = pg.ImageItem(axisOrder="row-major")
-        self._nan_overlay.setZValue(1)
-        for item in (self._image, self._nan_overlay):
-            self._plot.addItem(item)
+        self._graphics = HeatmapGraphicsWidget(bg, fg)
+        # Short names for what tests and callers reach into.
+        g = self._graphics
+        self._plot, self._image, self._nan_overlay, self._cbar = g.plot, g.image, g.nan_overlay, g.cbar
+        self._sel_items, self._markers = g.sel_items, g.markers
         self._image.sigHovered.connect(self._on_hover)
         self._image.sigClicked.connect(self._on_click)
 
-        # A black outline under a dashed yellow one stays visible on every colour of both maps.
-        self._sel_items: list[QGraphicsRectItem] = []
-        for z, (colour, width, style) in enumerate(
-            (("#000000", 3.5, Qt.PenStyle.SolidLine), ("#ffd400", 1.8, Qt.PenStyle.DashLine))
-        ):
-            pen = QPen(QColor(colour), width, style)
-            pen.setCosmetic(True)
-            item = QGraphicsRectItem()
-            item.setPen(pen)
-            item.setZValue(10 + z)
-            item.setVisible(False)
-            self._plot.addItem(item, ignoreBounds=True)
-            self._sel_items.append(item)
-
-        self._cbar = pg.ColorBarItem(
-            colorMap=_CMAPS[DIVERGING], interactive=False, colorMapMenu=False, width=14, rounding=1e-3
-        )
-        self._cbar.setImageItem(self._image, insert_in=self._plot)
-
-        self._hist: pg.PlotItem = self._graphics.addPlot(row=1, col=0)
-        self._hist.setMaximumHeight(78)
-        self._hist.setMouseEnabled(x=False, y=False)
-        self._hist.setMenuEnabled(False)
-        self._hist.hideButtons()
-        self._hist.hideAxis("left")
-        self._hist.setToolTip("Histogram over the colour levels; the end bins include clipped values")
-        # Bars as one small RGBA image (a bin per column, coloured like the map): drawing it
-        # costs a fraction of a filled pyqtgraph curve, which rebuilds a path on every update.
-        self._hist_image = pg.ImageItem(axisOrder="row-major")
-        self._hist.addItem(self._hist_image)
-        self._hist.setYRange(0, 1, padding=0.05)
-        for item in (self._plot, self._hist, self._cbar):
-            for name in ("left", "top", "right", "bottom"):
-                axis = item.getAxis(name)
-                axis.setPen(fg)
-                axis.setTextPen(fg)
-                axis.enableAutoSIPrefix(False)  # "(x0.001)" labels are easy to miss
-
-        self._hover_label = QLabel(" ", objectName="heatmapHover")
-        self._stats_label = QElidingLabel("", objectName="heatmapStats", styleSheet=muted)
-        self._stats_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self._stats_label.setWordWrap(True)  # two lines rather than cut, where there is room
-        bottom = QHBoxLayout()
-        bottom.setContentsMargins(4, 0, 4, 0)
-        bottom.addWidget(self._hover_label)
-        bottom.addWidget(self._stats_label, 1)
+        self._footer = HeatmapFooterWidget(muted, self)
+        self._stats_label = self._footer.stats_label
 
         plot_page = QWidget()
         page = QVBoxLayout(plot_page)
         page.setContentsMargins(0, 0, 0, 0)
         page.setSpacing(2)
-        page.addLayout(top)
+        page.addWidget(self._controls)
         page.addWidget(self._graphics, 1)
-        page.addLayout(bottom)
+        page.addWidget(self._footer)
         self._empty_label = QLabel("select a tensor", objectName="heatmapEmpty")
         self._empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._empty_label.setStyleSheet(muted + " font-size: 14pt;")
@@ -255,9 +136,8 @@ class HeatmapView(QWidget):
         # Bound methods, not lambdas: a lambda holding ``self`` in a child's connection keeps
         # this widget alive until PySide tears Qt down at interpreter exit, and deleting a
         # pyqtgraph view that late crashes (its items call back into a finalizing Python).
-        self._mode_combo.currentTextChanged.connect(self._refresh_levels)
-        self._clip_check.toggled.connect(self._refresh_levels)
-        self._all_rows_check.toggled.connect(self._every_row_toggled)
+        self._controls.levelsOptionChanged.connect(self._refresh_levels)
+        self._controls.reductionChanged.connect(self._reduction_changed)
 
     # ----- public API -----------------------------------------------------------------------
     def set_values(
@@ -269,36 +149,68 @@ class HeatmapView(QWidget):
         col_offset: int = 0,
         stride: tuple[int, int] = (1, 1),
         full_shape: tuple[int, int] | None = None,
+        levels: tuple[float, float] | None = None,
+        scale_with: Any | None = None,
     ) -> None:
         """Show ``values`` (0-D, 1-D as one row, or 2-D; tensor or array of any dtype).
 
         ``row_offset``/``col_offset`` are the tensor indices of the block's first row/column.
         ``stride=(row_step, col_step)`` says ``values`` samples every ``row_step``-th row and
         ``col_step``-th column of a block of ``full_shape``: row ``i`` of ``values`` is tensor
-        row ``row_offset + i * row_step``.  Arrays still larger than ``MAX_DISPLAY`` per axis are
-        block-reduced here, keeping each block's value of largest magnitude.
+        row ``row_offset + i * row_step``.  With a reduction other than ``sample`` the block is
+        reduced here to about the plot's size in pixels, as the reduction says; in ``sample``
+        mode an array larger than ``MAX_DISPLAY`` per axis is reduced keeping each block's value
+        of largest magnitude.
+
+        ``levels`` fixes the colour levels (one scale for several tensors, e.g. a difference);
+        ``scale_with`` is another block whose values join this one's in choosing the levels, so
+        two blocks shown in turn (A and B) share one colour scale.
         """
         raw = to_display_array(values)
         with np.errstate(over="ignore"):  # float64 beyond float32 range shows as +/-Inf
             data = raw.astype(np.float32, copy=False)
         self._summary = summarize(data)
         rows, cols = data.shape
-        fr, fc = -(-rows // MAX_DISPLAY), -(-cols // MAX_DISPLAY)
         rs, cs = max(1, int(stride[0])), max(1, int(stride[1]))
-        self._raw = raw
-        self._display = block_extreme(data, fr, fc)
-        self._factor, self._stride, self._offset = (fr, fc), (rs, cs), (int(row_offset), int(col_offset))
+        self._raw, self._data = raw, data
+        self._stride, self._offset = (rs, cs), (int(row_offset), int(col_offset))
         self._full_shape = tuple(full_shape) if full_shape is not None else (rows * rs, cols * cs)
         self._sampled_at = self.sampling_limits() if (rs, cs) != (1, 1) else None
-        self._title_label.setText(title)
-        self._title_label.setToolTip(title)
+        self._fixed_levels = (float(levels[0]), float(levels[1])) if levels is not None else None
+        self._scale_with = None
+        if scale_with is not None:
+            with np.errstate(over="ignore"):
+                self._scale_with = to_display_array(scale_with).astype(np.float32, copy=False)
+        self._shown_marks = nonfinite_positions(data, self._summary, self._offset, self._stride, MAX_SHOWN_MARKS)
+        self._controls.set_title(title)
         self._stack.setCurrentIndex(1)
-        self._hover_label.setText(" ")
-        self._refresh_levels()
+        self._footer.set_hover("")
+        self._reduce()
         rect = self._image_rect()
         self._plot.getViewBox().setRange(xRange=(rect.left(), rect.right()), yRange=(rect.top(), rect.bottom()),
                                          padding=0)
         self._update_selection_items()
+
+    def set_marks(self, marks: Sequence[SliceMark]) -> None:
+        """The scan's findings for the shown block (see :func:`marks_in_slice`): drawn over the
+        image, whatever is sampled or reduced, and counted first under it."""
+        self._marks = list(marks)
+        self._update_marks()
+
+    def set_focus(self, row: int | None, col: int | None) -> None:
+        """Point at the cell (both given), row or column a finding is in (``None, None``: no more)."""
+        self._markers.set_focus(row, col, self._image_rect() if self._display is not None else None)
+
+    def markers(self) -> HeatmapMarkers:
+        """The marks drawn over the image (their positions, for tests and tooltips)."""
+        return self._markers
+
+    def findings_text(self) -> str:
+        """The line of counts above the stats line (what the scan found, NaN/Inf drawn)."""
+        return self._footer.findings_label.text()
+
+    def stats_line(self) -> str:
+        return self._stats_label.text()
 
     def sampling_limits(self) -> tuple[int, int]:
         """Most (rows, columns) worth fetching for this plot: about its size in device pixels.
@@ -318,20 +230,19 @@ class HeatmapView(QWidget):
 
     def set_mode_label(self, text: str) -> None:
         """Caption above the plot saying what is shown, e.g. ``"values"`` or ``"gradient"``."""
-        self._mode_label.setText(text)
+        self._controls.mode_label.setText(text)
 
     def clear(self, message: str = "select a tensor") -> None:
         """Drop the data and show ``message`` instead of the plot."""
         self._empty_label.setText(message)
         self._raw, self._display = None, None
         self._summary, self._sampled_at = _EMPTY_SUMMARY, None
-        self._image.clear()
-        self._nan_overlay.clear()
-        self._hist_image.clear()
+        self._graphics.clear_all()
         self._selection = None
-        self._update_selection_items()
-        self._stats_label.setText("")
-        self._hover_label.setText(" ")
+        self._marks, self._shown_marks, self._data = [], [], None
+        self._footer.set_findings("")
+        self._footer.set_stats("")
+        self._footer.set_hover("")
         self._stack.setCurrentIndex(0)
 
     def set_colour_mode(self, mode: str) -> None:
@@ -342,16 +253,24 @@ class HeatmapView(QWidget):
         """Clip levels at the 99.5th percentile (True) or use the extreme values (False)."""
         self._clip_check.setChecked(clip)
 
-    def every_row(self) -> bool:
-        """Whether the caller should hand over every value of the block (no strided sample)."""
-        return self._all_rows_check.isChecked()
+    def reduction(self) -> str:
+        """What a pixel shows: ``sample``, ``mean``, ``max |v|`` or ``min |v|``."""
+        return self._reduction
 
-    def set_every_row(self, on: bool) -> None:
-        """Ask for every value (True) or a sample about the plot's size (False); see :meth:`every_row`."""
-        self._all_rows_check.setChecked(on)
+    def set_reduction(self, how: str) -> None:
+        """Choose what a pixel shows (as the "pixel" combo does)."""
+        self._controls.reduction_combo.setCurrentText(how)
 
-    def _every_row_toggled(self, _on: bool) -> None:
-        self.resampleWanted.emit()  # the caller fetches the block again, whole or sampled
+    def reads_every_value(self) -> bool:
+        """Whether the caller should hand over every value of the block (not a strided sample)."""
+        return self._reduction != SAMPLE
+
+    def _reduction_changed(self, how: str) -> None:
+        was_sample, self._reduction = self._reduction == SAMPLE, how
+        if self._data is not None:
+            self._reduce()  # the values here, reduced the new way, until the caller hands over others
+        if was_sample != (how == SAMPLE):
+            self.resampleWanted.emit()  # the caller fetches the block again, whole or sampled
 
     def levels(self) -> tuple[float, float]:
         """The current colour levels ``(low, high)``."""
@@ -375,7 +294,7 @@ class HeatmapView(QWidget):
 
     def hover_text(self) -> str:
         """The text of the hover readout under the plot."""
-        return self._hover_label.text()
+        return self._footer.hover_label.text()
 
     def cell_at(self, pixel: QPointF) -> tuple[int, int] | None:
         """Tensor ``(row, col)`` under ``pixel`` (ImageItem coordinates), or None outside the data.
@@ -398,6 +317,24 @@ class HeatmapView(QWidget):
         return i, j
 
     # ----- internals ------------------------------------------------------------------------
+    def _reduce(self) -> None:
+        """Reduce the handed-over block for display, as the reduction says, and draw it."""
+        assert self._data is not None
+        rows, cols = self._data.shape
+        limits = (MAX_DISPLAY, MAX_DISPLAY) if self._reduction == SAMPLE else self.sampling_limits()
+        fr, fc = -(-rows // limits[0]), -(-cols // limits[1])
+        self._factor = (fr, fc)
+        self._reduced_at = None if self._reduction == SAMPLE else limits
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._display = block_reduce(self._data, fr, fc, self._reduction)
+        self._display_summary = self._summary if (fr, fc) == (1, 1) else summarize(self._display)
+        self._level_summary = self._display_summary
+        if self._scale_with is not None:  # levels from both blocks: A and B shown on one scale
+            both = np.concatenate([self._display.reshape(-1), self._scale_with.reshape(-1)])
+            self._level_summary = summarize(both)
+        self._refresh_levels()
+        self._update_marks()
+
     def _refresh_levels(self, *_args: object) -> None:
         if self._display is None:
             return
@@ -407,30 +344,32 @@ class HeatmapView(QWidget):
     def _apply_levels(self) -> None:
         assert self._display is not None
         mode = self._mode_combo.currentText()
-        summary = self._summary
-        lo, hi = compute_levels(summary.finite_sample, mode, self._clip_check.isChecked(), extremes=summary.extremes)
+        levels = self._level_summary
+        fixed = self._fixed_levels is not None and self._fixed_levels[1] > self._fixed_levels[0]
+        if self._clip_check.isEnabled() == fixed:  # clipping means nothing on a scale set from outside
+            self._clip_check.setEnabled(not fixed)
+        if fixed:
+            assert self._fixed_levels is not None
+            lo, hi = self._fixed_levels
+        else:
+            lo, hi = compute_levels(levels.finite_sample, mode, self._clip_check.isChecked(), extremes=levels.extremes)
         self._levels = (lo, hi)
-        shown, overlay = finite_display(self._display, summary, lo, hi)
-        rect = self._image_rect()
-        cmap = pg.colormap.get(_CMAPS[mode])
-        self._image.setImage(shown, autoLevels=False, levels=(lo, hi), rect=rect)
-        if self._bar_state != (mode, lo, hi):  # else its axis would be laid out again for nothing
-            self._bar_state = (mode, lo, hi)
-            self._cbar.rounding = nice_rounding(lo, hi)
-            self._cbar.setColorMap(cmap)
-            self._cbar.setLevels((lo, hi))
-        self._nan_overlay.setVisible(overlay is not None)
-        if overlay is not None:
-            self._nan_overlay.setImage(overlay, autoLevels=False, levels=(0, 255), rect=rect)
-        self._update_histogram(lo, hi, cmap)
-        text, tooltip = stats_text(summary, self._full_shape, self._factor, self._stride)
-        self._stats_label.setText(text)
-        self._stats_label.setToolTip(tooltip)
+        shown, overlay = finite_display(self._display, self._display_summary, lo, hi)
+        self._graphics.draw(shown, overlay, (lo, hi), self._image_rect(), mode, self._display_summary.finite_sample)
+        text, tooltip = stats_text(self._summary, self._full_shape, self._factor, self._stride, self._reduction)
+        self._footer.set_stats(text, tooltip)
 
-    def _update_histogram(self, lo: float, hi: float, cmap: pg.ColorMap) -> None:
-        bars = histogram_image(histogram(self._summary.finite_sample, lo, hi), bin_colours(cmap))
-        self._hist_image.setImage(bars, levels=(0, 255), rect=QRectF(lo, 0.0, hi - lo, 1.0))
-        self._hist.setXRange(lo, hi, padding=0.02)
+    def _update_marks(self) -> None:
+        if self._display is None:
+            return
+        self._markers.show(self._marks, self._shown_marks, self._image_rect())
+        parts = [m.label for m in self._marks]
+        shown = nonfinite_text(self._summary)
+        if shown:
+            parts.append(shown)
+        worst = "error" if shown or any(m.severity == "error" for m in self._marks) else (
+            "warning" if any(m.severity == "warning" for m in self._marks) else "info")
+        self._footer.set_findings(" · ".join(parts), worst)
 
     def _image_rect(self) -> QRectF:
         """Where the displayed image lies in tensor-index coordinates."""
@@ -441,11 +380,8 @@ class HeatmapView(QWidget):
 
     def _update_selection_items(self) -> None:
         sel = self._selection if self._raw is not None else None
-        for item in self._sel_items:
-            if sel is not None:
-                (r0, r1), (c0, c1) = sel
-                item.setRect(QRectF(c0, r0, c1 - c0, r1 - r0))
-            item.setVisible(sel is not None)
+        self._graphics.outline(None if sel is None else QRectF(sel[1][0], sel[0][0], sel[1][1] - sel[1][0],
+                                                               sel[0][1] - sel[0][0]))
 
     def selection_rect(self) -> QRectF | None:
         """The outline's rectangle in view (tensor index) coordinates, or None when hidden."""
@@ -455,18 +391,21 @@ class HeatmapView(QWidget):
     def _on_hover(self, pixel: QPointF | None) -> None:
         ij = None if pixel is None else self._block_index_at(pixel)
         if ij is None or self._raw is None:
-            self._hover_label.setText(" ")
+            self._footer.set_hover("")
             return
         r, c = self._offset[0] + ij[0] * self._stride[0], self._offset[1] + ij[1] * self._stride[1]
-        self._hover_label.setText(f"row {r}, col {c}: {format_value(self._raw[ij])}")
+        self._footer.set_hover(f"row {r}, col {c}: {format_value(self._raw[ij])}")
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        if self._sampled_at is None:
-            return
-        # A sample fetched for a much smaller (or bigger) plot looks blocky (or costs too much).
         now = self.sampling_limits()
-        if any(abs(a - b) > 0.25 * b for a, b in zip(now, self._sampled_at, strict=True)):
+        # A block reduced for a much smaller (or bigger) plot looks blocky (or costs too much):
+        # reduce the values already here again.
+        if self._reduced_at is not None and self._data is not None and _moved(now, self._reduced_at):
+            self._reduce()
+            return
+        # A sample fetched for a much smaller (or bigger) plot: ask for another.
+        if self._sampled_at is not None and _moved(now, self._sampled_at):
             self._sampled_at = now
             self.resampleWanted.emit()
 
@@ -474,3 +413,7 @@ class HeatmapView(QWidget):
         cell = self.cell_at(pixel)
         if cell is not None:
             self.cellClicked.emit(*cell)
+
+
+def _moved(now: tuple[int, int], then: tuple[int, int]) -> bool:
+    return any(abs(a - b) > 0.25 * b for a, b in zip(now, then, strict=True))

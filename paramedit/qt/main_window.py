@@ -1,4 +1,5 @@
-"""The paramedit window: parameter tree, tensor table and heatmap, staged edits, backward results."""
+"""The paramedit window: parameter tree, tensor table and heatmap, staged edits, backward results,
+scan findings and the comparison with a reference checkpoint."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from paramedit.core.model.backward_check import BackwardReport
 from paramedit.core.session import Session
 from paramedit.qt import prompts
 from paramedit.qt.about_text import about_html
+from paramedit.qt.analysis_controller import AnalysisController
 from paramedit.qt.autosave_controller import AutosaveController
 from paramedit.qt.backward_input_controller import BackwardInputController, model_key
 from paramedit.qt.backward_results_widget import BackwardResultsWidget
@@ -22,6 +24,7 @@ from paramedit.qt.file_controller import FileController
 from paramedit.qt.job_runner import JobRunner
 from paramedit.qt.load_report_widget import LoadReportWidget
 from paramedit.qt.load_request import LoadRequest
+from paramedit.qt.none_refcount_guard import protect_none
 from paramedit.qt.parameter_tree_widget import ParameterTreeWidget
 from paramedit.qt.session_signals import SessionSignals
 from paramedit.qt.settings import app_settings
@@ -30,6 +33,8 @@ from paramedit.qt.stats_dialog import StatsDialog
 from paramedit.qt.status_info_widget import StatusInfoWidget
 from paramedit.qt.tensor_editor_widget import TensorEditorWidget
 from paramedit.qt.window_actions import build_actions, build_menus, build_toolbar
+
+protect_none()  # before any window paints: see none_refcount_guard (PySide6 6.12 on Python <= 3.11)
 
 MESSAGE_MS = 12000
 MEMORY_REFRESH_MS = 5000
@@ -66,6 +71,9 @@ class MainWindow(QMainWindow):
         self.staged_panel = StagedEditsWidget(self.acts.commit, self.acts.discard, self)
         self.backward_panel = BackwardResultsWidget(self)
         self.status_info = StatusInfoWidget(self)
+        self.bottom_tabs = QTabWidget(self)
+        self.analysis = AnalysisController(self.jobs, self.tree, self.editor, self.acts, self.bottom_tabs,
+                                           self.settings, self)
         self._build_layout()
         build_menus(self, self.acts)
         self.addToolBar(build_toolbar(self, self.acts))
@@ -83,10 +91,10 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ construction
     def _build_layout(self) -> None:
-        self.bottom_tabs = QTabWidget(self)
         self.bottom_tabs.setObjectName("bottomTabs")
         self.bottom_tabs.addTab(self.staged_panel, "Edits")
         self.bottom_tabs.addTab(self.backward_panel, "Backward check")
+        self.bottom_tabs.addTab(self.analysis.findings_panel, "Findings")
         self.right_splitter = QSplitter(Qt.Orientation.Vertical)
         self.right_splitter.setObjectName("rightSplitter")
         self.right_splitter.addWidget(self.editor)
@@ -99,6 +107,7 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 6, 6, 0)
         column.setSpacing(6)
         column.addWidget(self.report_banner)
+        column.addWidget(self.analysis.compare_bar)
         column.addWidget(self.right_splitter, 1)
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.setObjectName("mainSplitter")
@@ -119,7 +128,10 @@ class MainWindow(QMainWindow):
         self.acts.device_combo.activated.connect(lambda i: self.set_device(self.acts.device_combo.itemData(i)))
         self.jobs.jobStarted.connect(self._job_started)
         self.jobs.jobFinished.connect(lambda _label: self._job_ended())
+        self.jobs.jobProgressed.connect(self.status_info.set_progress)
         self.status_info.cancelRequested.connect(self.jobs.cancel)
+        self.analysis.statusMessage.connect(self.show_message)
+        self.analysis.failed.connect(self.job_failed)
 
     def _restore_layout(self) -> None:
         s = self.settings
@@ -167,6 +179,7 @@ class MainWindow(QMainWindow):
         self.autosave.attach(session, request)
         self.tree.set_session(session)
         self.editor.set_session(session)
+        self.analysis.attach(session)
         self.report_banner.set_report(session.report if session else None)
         self.backward_panel.set_report(session.last_backward if session else None)
         self.staged_panel.refresh(session)
@@ -184,9 +197,10 @@ class MainWindow(QMainWindow):
         self.staged_panel.refresh(s)
         self.update_title()
 
-    def _weights_changed(self, _record: object, _checks: list) -> None:
+    def _weights_changed(self, record: object, _checks: list) -> None:
         self.backward_panel.mark_stale()  # the last check's gradients belong to the old weights
         self.tree.tree_model.mark_backward_stale()
+        self.analysis.weights_changed(record)
 
     def _verified(self, what: str, checks: list) -> None:
         self.staged_panel.show_verification(what, checks)
@@ -234,6 +248,7 @@ class MainWindow(QMainWindow):
             action.setEnabled(idle)
         a.device_combo.setEnabled(s is not None and idle)
         a.show_report.setEnabled(s is not None and s.report is not None)
+        self.analysis.update_actions(idle)
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, MESSAGE_MS)
@@ -242,7 +257,9 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ background jobs
     def _job_started(self, label: str, cancellable: bool) -> None:
         self.status_info.set_busy(label, cancellable=cancellable)
-        self.main_splitter.setEnabled(False)  # no edits while another thread works on the model
+        # No edits while another thread works on the model; a scan the window started by itself
+        # only reads, and gives way to any job the user starts (see JobRunner, preemptible).
+        self.main_splitter.setEnabled(not self.jobs.busy)
         self._update_actions()
 
     def _job_ended(self) -> None:
@@ -271,6 +288,7 @@ class MainWindow(QMainWindow):
         if not self.files.confirm_discard_changes("closing"):
             event.ignore()
             return
+        self.analysis.attach(None)  # no scan starts after this
         self.jobs.cancel()
         self._save_layout()
         if self._signals is not None:

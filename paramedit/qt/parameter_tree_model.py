@@ -1,22 +1,37 @@
-"""A thin Qt tree model over ``session.infos()``: modules nested by path, one row per tensor."""
+"""A thin Qt tree model over ``session.infos()``: modules nested by path, one row per tensor.
+
+Besides shape, dtype, device and kind it shows what whole-model jobs found: a marker on every
+tensor with a scan finding of severity error or warning (its tooltip lists them), and, while a
+comparison is on, how much each tensor changed (max |Δ|, relative change, changed cells; a
+module shows the largest max |Δ| and the sum of changed cells below it), sortable through
+:data:`SORT_ROLE`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from paramedit.core.analysis.checkpoint_compare import CompareReport, TensorDiff
+from paramedit.core.analysis.health_scan import Finding, ScanReport
 from paramedit.core.model.backward_check import BackwardReport
 from paramedit.core.session import Session
 from paramedit.core.tensor_tree import TensorInfo
+from paramedit.qt.finding_icons import severity_icon, worst_severity
 from paramedit.qt.grad_status import MEANINGS, GradStatus, status_icon, statuses
 
-COLUMNS = ("Name", "Shape", "DType", "Device", "Kind")
+COLUMNS = ("Name", "Shape", "DType", "Device", "Kind", "max |Δ|", "rel. change", "changed")
+COMPARE_COLUMNS = (5, 6, 7)  # shown only while a comparison is on
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1  # full tensor name, None for module rows
 GRAD_STATUS_ROLE = Qt.ItemDataRole.UserRole + 2  # GradStatus or None
 MARKER_ROLE = Qt.ItemDataRole.UserRole + 3  # "staged", "edited" or ""
+FINDINGS_ROLE = Qt.ItemDataRole.UserRole + 4  # "error" or "warning" (the worst scan finding), or None
+SORT_ROLE = Qt.ItemDataRole.UserRole + 5  # numbers for the change columns, text for the others
+DIFF_STATUS_TEXT = {"only_a": "only in A", "only_b": "not in A", "shape": "other shape"}
 
 STAGED_BRUSH = QBrush(QColor("#fff1c2"))
 EDITED_BRUSH = QBrush(QColor("#dff3dc"))
@@ -63,6 +78,9 @@ class ParameterTreeModel(QAbstractItemModel):
         self._grad: dict[str, GradStatus] = {}
         self._grad_stale = False  # the weights changed since the check these statuses come from
         self._not_loaded: dict[str, str] = {}  # name -> why the checkpoint did not fill it
+        self._findings: dict[str, list[Finding]] = {}  # error and warning findings by tensor
+        self._diffs: dict[str, TensorDiff] = {}
+        self._module_diffs: dict[str, tuple[float | None, int | None]] = {}  # path -> (max |Δ|, changed)
 
     # ------------------------------------------------------------------ feeding it
     def set_session(self, session: Session | None) -> None:
@@ -71,6 +89,7 @@ class ParameterTreeModel(QAbstractItemModel):
         self._root = _Node("", "", None)
         self._by_name = {}
         self._grad, self._not_loaded, self._grad_stale = {}, {}, False
+        self._findings, self._diffs, self._module_diffs = {}, {}, {}
         if session is not None:
             for name, info in session.infos().items():
                 self._insert(name, info)
@@ -116,6 +135,42 @@ class ParameterTreeModel(QAbstractItemModel):
         self._grad = statuses(report)
         self._grad_stale = False
         self._emit_all_changed(self._root)
+
+    def set_findings(self, report: ScanReport | None) -> None:
+        """Mark every tensor with an error or warning finding of ``report`` (None: no marks)."""
+        findings: dict[str, list[Finding]] = {}
+        for f in report.findings if report is not None else []:
+            if f.severity in ("error", "warning"):
+                findings.setdefault(f.tensor, []).append(f)
+        if findings != self._findings:
+            self._findings = findings
+            self._emit_all_changed(self._root)
+
+    def findings_for(self, name: str) -> list[Finding]:
+        return list(self._findings.get(name, []))
+
+    def set_comparison(self, report: CompareReport | None) -> None:
+        """Fill the change columns from ``report`` (None: empty them)."""
+        self._diffs = report.by_name() if report is not None else {}
+        self._module_diffs = {}
+        self._aggregate(self._root)
+        self._emit_all_changed(self._root)
+
+    def _aggregate(self, node: _Node) -> tuple[float | None, int | None]:
+        if node.info is not None:
+            d = self._diffs.get(node.path)
+            return (d.max_abs_diff, d.changed_cells) if d is not None else (None, None)
+        peaks, counts = [], []
+        for child in node.children:
+            peak, count = self._aggregate(child)
+            peaks += [peak] if peak is not None else []
+            counts += [count] if count is not None else []
+        out = (max(peaks) if peaks else None, sum(counts) if counts else None)
+        self._module_diffs[node.path] = out
+        return out
+
+    def diff_for(self, name: str) -> TensorDiff | None:
+        return self._diffs.get(name)
 
     def mark_backward_stale(self) -> None:
         """The weights changed since the check: its icons become rings, its tooltips say so."""
@@ -186,6 +241,9 @@ class ParameterTreeModel(QAbstractItemModel):
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(COLUMNS):
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.InitialSortOrderRole:
+            # A first click on a change column puts the biggest change on top.
+            return Qt.SortOrder.DescendingOrder if section in COMPARE_COLUMNS else Qt.SortOrder.AscendingOrder
         return None
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
@@ -200,11 +258,19 @@ class ParameterTreeModel(QAbstractItemModel):
         info = node.info
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(node, col)
+            return self._compare_text(node, col) if col in COMPARE_COLUMNS else self._display(node, col)
+        if role == SORT_ROLE:
+            return self._sort_key(node, col)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in COMPARE_COLUMNS:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if info is None:
             if role == Qt.ItemDataRole.ToolTipRole:
                 return f"module {node.path}"
             return None
+        findings = self._findings.get(node.path, [])
+        worst = worst_severity([f.severity for f in findings])
+        if role == FINDINGS_ROLE:
+            return worst
         marker = "staged" if node.path in self._staged else "edited" if node.path in self._edited else ""
         status = self._grad.get(node.path)
         if role == NAME_ROLE:
@@ -213,6 +279,8 @@ class ParameterTreeModel(QAbstractItemModel):
             return status
         if role == MARKER_ROLE:
             return marker
+        if role == Qt.ItemDataRole.DecorationRole and col == 0 and worst is not None:
+            return severity_icon(worst, status, stale=self._grad_stale)
         if role == Qt.ItemDataRole.DecorationRole and col == 0 and status is not None:
             return status_icon(status, stale=self._grad_stale)
         if role == Qt.ItemDataRole.BackgroundRole and marker:
@@ -226,7 +294,7 @@ class ParameterTreeModel(QAbstractItemModel):
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(node, marker, status)
+            return self._tooltip(node, marker, status, findings)
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -254,7 +322,34 @@ class ParameterTreeModel(QAbstractItemModel):
             kind += " · read-only"
         return kind
 
-    def _tooltip(self, node: _Node, marker: str, status: GradStatus | None) -> str:
+    def _compare_text(self, node: _Node, col: int) -> str:
+        if node.info is None:
+            peak, count = self._module_diffs.get(node.path, (None, None))
+            return {5: "" if peak is None else f"{peak:.3g}", 7: "" if count is None else f"{count:,}"}.get(col, "")
+        d = self._diffs.get(node.path)
+        if d is None:
+            return ""
+        if d.status in DIFF_STATUS_TEXT:
+            return DIFF_STATUS_TEXT[d.status] if col == 5 else ""
+        value = {5: d.max_abs_diff, 6: d.rel_change, 7: d.changed_cells}[col]
+        if value is None:
+            return ""
+        if col == 7:
+            return f"{value:,}"
+        return "∞" if value == float("inf") else f"{value:.3g}"
+
+    def _sort_key(self, node: _Node, col: int) -> Any:
+        if col not in COMPARE_COLUMNS:
+            return self._display(node, col)
+        if node.info is None:
+            peak, count = self._module_diffs.get(node.path, (None, None))
+            value = {5: peak, 7: count}.get(col)
+        else:
+            d = self._diffs.get(node.path)
+            value = None if d is None else {5: d.max_abs_diff, 6: d.rel_change, 7: d.changed_cells}[col]
+        return -1.0 if value is None else float(value)  # nothing to compare sorts below "no change"
+
+    def _tooltip(self, node: _Node, marker: str, status: GradStatus | None, findings: list[Finding]) -> str:
         info = node.info
         assert info is not None
         lines = [f"<b>{node.path}</b>", f"{info.kind}, {_dtype(info)}, shape {list(info.shape)}, {info.numel:,} values"]
@@ -273,4 +368,8 @@ class ParameterTreeModel(QAbstractItemModel):
         if status is not None:
             lines.append(f"gradient: {status.value} — {MEANINGS[status]}"
                          + (" (from before the last change: run the check again)" if self._grad_stale else ""))
+        lines += [f"<span style='color:#b3261e'>scan: {escape(f.describe())}</span>" for f in findings]
+        diff = self._diffs.get(node.path)
+        if diff is not None:
+            lines.append(f"compared with A: {escape(diff.describe())}")
         return "<br>".join(lines)

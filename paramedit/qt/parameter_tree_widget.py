@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -14,9 +14,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from paramedit.core.analysis.checkpoint_compare import CompareReport
+from paramedit.core.analysis.health_scan import ScanReport
 from paramedit.core.session import Session
 from paramedit.qt.parameter_filter_proxy_model import ParameterFilterProxyModel
-from paramedit.qt.parameter_tree_model import ParameterTreeModel
+from paramedit.qt.parameter_tree_model import COMPARE_COLUMNS, SORT_ROLE, ParameterTreeModel
 
 #: Most of the tree's width the name column takes when a session opens.
 NAME_SHARE = 0.42
@@ -35,6 +37,7 @@ class ParameterTreeWidget(QWidget):
         self.tree_model = ParameterTreeModel(self)
         self.proxy = ParameterFilterProxyModel(self)
         self.proxy.setSourceModel(self.tree_model)
+        self.proxy.setSortRole(SORT_ROLE)
 
         self.filter_edit = QLineEdit(self)
         self.filter_edit.setObjectName("treeFilter")
@@ -48,6 +51,7 @@ class ParameterTreeWidget(QWidget):
         self.view.setUniformRowHeights(True)
         self.view.setIndentation(14)
         self.view.setAlternatingRowColors(True)
+        self.view.setIconSize(QSize(26, 12))  # a gradient dot and a finding's triangle side by side
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
@@ -60,6 +64,7 @@ class ParameterTreeWidget(QWidget):
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.show_comparison(None)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 0, 6)
@@ -72,6 +77,34 @@ class ParameterTreeWidget(QWidget):
         self.view.expandAll()
         self.fit_name_column()
         QTimer.singleShot(0, self.fit_name_column)  # again once the window's layout has sized the view
+
+    def show_findings(self, report: ScanReport | None) -> None:
+        """Mark the tensors with error or warning findings (None: no marks)."""
+        self.tree_model.set_findings(report)
+        if report is not None and report.findings:
+            self.fit_name_column()  # the marks make some names wider
+
+    def show_comparison(self, report: CompareReport | None) -> None:
+        """Show the change columns, sortable by a click on their header (None: hide them and
+        go back to the model's own order)."""
+        self.tree_model.set_comparison(report)
+        header = self.view.header()
+        for visual, col in enumerate(COMPARE_COLUMNS, start=1):
+            header.setSectionHidden(col, report is None)
+            # Right after the name: the figures a comparison is for stay in sight on a narrow tree.
+            header.moveSection(header.visualIndex(col), visual)
+        if report is None:
+            self.view.setSortingEnabled(False)
+            self.proxy.sort(-1)  # the model's order again
+        elif not self.view.isSortingEnabled():
+            # No sort until a header is clicked (-1 is the model's order; descending would reverse it).
+            header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+            self.view.setSortingEnabled(True)
+        self.view.expandAll()
+
+    def sort_by(self, column: int, order: Qt.SortOrder = Qt.SortOrder.DescendingOrder) -> None:
+        """Sort by a column, as a click on its header does."""
+        self.view.sortByColumn(column, order)
 
     def fit_name_column(self) -> None:
         """Size the name column to its contents, but to at most NAME_SHARE of the view's width."""

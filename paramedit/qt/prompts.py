@@ -245,6 +245,13 @@ def ask_open_checkpoint(parent: QWidget | None, folder: str) -> str | None:
     return path or None
 
 
+@_unattended(None, _no_one("a checkpoint to compare with"))
+def ask_compare_checkpoint(parent: QWidget | None, folder: str) -> str | None:
+    """The reference checkpoint (A) to compare the open model (B) with, or None when cancelled."""
+    path, _ = QFileDialog.getOpenFileName(parent, "Compare with checkpoint (A)", folder, CHECKPOINT_FILTER)
+    return path or None
+
+
 @_unattended(None, _no_one("a checkpoint folder to open"))
 def ask_open_checkpoint_folder(parent: QWidget | None, folder: str) -> str | None:
     path = QFileDialog.getExistingDirectory(parent, "Open checkpoint folder (save_pretrained)", folder)

@@ -151,6 +151,22 @@ class SliceControlsWidget(QWidget):
         _slider, spin = self._index_widgets[dim]
         spin.setValue(index)
 
+    def set_fixed_indices(self, indices: dict[int, int]) -> None:
+        """Set several fixed indices at once (dims that are rows or columns are ignored); emits
+        ``sliceChanged`` once when anything changed."""
+        changed = False
+        for dim, index in indices.items():
+            widgets = self._index_widgets.get(dim)
+            if widgets is None or self._fixed.get(dim) == index:
+                continue
+            for w in widgets:
+                with signals_blocked(w):
+                    w.setValue(index)
+            self._fixed[dim] = index
+            changed = True
+        if changed:
+            self.sliceChanged.emit()
+
     # ----- internals ------------------------------------------------------------------------
     def _on_dim_chosen(self, *, is_row: bool, dim: int) -> None:
         if dim < 0 or len(self._shape) < 3:

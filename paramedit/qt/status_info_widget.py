@@ -53,7 +53,7 @@ class StatusInfoWidget(QWidget):
         super().__init__(parent)
         self.busy_label = QLabel("", objectName="busyLabel")
         self.progress = QProgressBar(objectName="busyProgress")
-        self.progress.setRange(0, 0)  # indeterminate: core gives no progress steps
+        self.progress.setRange(0, 0)  # indeterminate until a job reports steps (set_progress)
         self.progress.setMaximumWidth(120)
         self.progress.setMaximumHeight(14)
         self.progress.setTextVisible(False)
@@ -74,6 +74,14 @@ class StatusInfoWidget(QWidget):
         for widget in (self.busy_label, self.progress):
             widget.setVisible(busy)
         self.cancel_button.setVisible(busy and cancellable)
+        self.progress.setRange(0, 0)
+
+    def set_progress(self, done: int, total: int, what: str = "") -> None:
+        """Steps of the running job (a scan's tensors): a filling bar instead of a busy one."""
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(done, total))
+        self.progress.setToolTip(f"{done} of {total}" + (f": {what}" if what else ""))
 
     def update_session(self, session: Session | None) -> None:
         rss = process_rss()

@@ -1,39 +1,41 @@
-"""The right pane's top: the selected tensor as a table and a heatmap of the same 2-D slice."""
+"""The right pane's top: the selected tensor as a table and a heatmap of the same 2-D slice.
+
+It also goes to a scan finding (the slice that holds it, the cell or row as the table's current
+index, a mark on the heatmap) and, while a comparison is on, shows B − A or A instead of B.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QGuiApplication
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from paramedit.core.analysis.checkpoint_compare import CompareReport
+from paramedit.core.analysis.health_scan import Finding, ScanReport
 from paramedit.core.editing.values import format_tsv, tsv_to_values
 from paramedit.core.errors import ParameditError
 from paramedit.core.session import Session
 from paramedit.qt import prompts
-from paramedit.qt.heatmap_data import sampling_steps
+from paramedit.qt.finding_locations import slice_target
+from paramedit.qt.heatmap_feeder import HeatmapFeeder, HeatmapSource
 from paramedit.qt.heatmap_view import HeatmapView
 from paramedit.qt.number_format import NumberFormat
 from paramedit.qt.selection_edit_dialog import SelectionEdit
 from paramedit.qt.slice_controls_widget import SliceControlsWidget
+from paramedit.qt.table_options_widget import TableOptionsWidget
 from paramedit.qt.tensor_table_model import TensorTableModel
 from paramedit.qt.tensor_table_view import TensorTableView
 
 HEATMAP_DELAY_MS = 120  # typing into cells should not re-render a big heatmap per keystroke
 
-
-#: What the format button says for each style.
-SHORT_FORMAT_NAMES = {NumberFormat.STORED: "Stored", NumberFormat.GENERAL: "6 digits",
-                      NumberFormat.FIXED: "Fixed", NumberFormat.SCIENTIFIC: "Scientific"}
 
 class TensorEditorWidget(QWidget):
     """Table + heatmap + N-D slice controls for one tensor of a session."""
@@ -56,6 +58,8 @@ class TensorEditorWidget(QWidget):
         self.table = TensorTableView(self)
         self.table.setModel(self.model)
         self.heatmap = HeatmapView(self)
+        self.feeder = HeatmapFeeder(self.model, self.heatmap, self)
+        self.feeder.statusMessage.connect(self.statusMessage)
         # Slots are bound methods, never lambdas holding self: a lambda in a child's connection
         # keeps this widget (and its pyqtgraph heatmap) alive until Qt is torn down at exit.
         self.model.editRejected.connect(self.statusMessage)
@@ -65,7 +69,15 @@ class TensorEditorWidget(QWidget):
         self.table.selectionRectChanged.connect(self._selection_changed)
         self.heatmap.cellClicked.connect(self.table.select_cell)
 
-        self._build_actions()
+        self.options = TableOptionsWidget(self)
+        o = self.options  # its actions are the window's too (View menu, compare bar)
+        self.colour_action, self.edited_action, self.gradient_action = o.colour_action, o.edited_action, o.gradient_action
+        self.difference_action, self.reference_action = o.difference_action, o.reference_action
+        self.format_actions, self.format_button, self.decimals_spin = o.format_actions, o.format_button, o.decimals_spin
+        self.colour_action.toggled.connect(self.model.set_colour_values)
+        self.edited_action.toggled.connect(self.model.set_show_edited)
+        o.formatChanged.connect(self.model.set_number_format)
+        o.sourceChanged.connect(self._source_changed)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("tableHeatmapSplitter")
         self.splitter.addWidget(self.table)
@@ -81,7 +93,7 @@ class TensorEditorWidget(QWidget):
         layout.setSpacing(4)
         top = QHBoxLayout()
         top.addWidget(self.header, 1)
-        top.addWidget(self._options_bar())
+        top.addWidget(self.options)
         layout.addLayout(top)
         layout.addWidget(self.slice_controls)
         layout.addWidget(self.splitter, 1)
@@ -100,75 +112,14 @@ class TensorEditorWidget(QWidget):
         self._heatmap_timer.timeout.connect(self.refresh_heatmap_now)
         self.heatmap.resampleWanted.connect(self._heatmap_timer.start)
 
-    # ------------------------------------------------------------------ actions and options
-    def _build_actions(self) -> None:
-        self.colour_action = QAction("Colour cells by value", self, checkable=True, objectName="colourCellsAction")
-        self.colour_action.setIconText("Colour")
-        self.colour_action.toggled.connect(self.model.set_colour_values)
-        self.edited_action = QAction("Highlight cells changed from checkpoint", self, checkable=True,
-                                     objectName="showEditedAction")
-        self.edited_action.setIconText("Changed")
-        self.edited_action.setToolTip("Highlight (green) the cells whose value differs from the checkpoint")
-        self.edited_action.toggled.connect(self.model.set_show_edited)
-        self.gradient_action = QAction("Show gradient in heatmap", self, checkable=True, objectName="gradientAction")
-        self.gradient_action.setIconText("Gradient")
-        self.gradient_action.setEnabled(False)
-        self.gradient_action.setToolTip("Run the backward check (F5) first")
-        self.gradient_action.toggled.connect(self._gradient_toggled)
-        self.format_group = QActionGroup(self)
-        self.format_actions: dict[NumberFormat, QAction] = {}
-        for style in NumberFormat:
-            action = QAction(style.value, self.format_group, checkable=True)
-            action.setChecked(style is NumberFormat.STORED)
-            self.format_actions[style] = action
-        self.format_group.triggered.connect(self._format_triggered)
-
-    def _options_bar(self) -> QWidget:
-        bar = QWidget()
-        row = QHBoxLayout(bar)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(2)
-        fmt = QToolButton(objectName="numberFormatButton")
-        fmt.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        fmt.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        fmt.setToolTip("How the table writes numbers")
-        fmt.addActions(list(self.format_actions.values()))
-        self.format_button = fmt
-        self.decimals_spin = QSpinBox(objectName="decimalsSpin", minimum=0, maximum=12, value=4)
-        self.decimals_spin.setToolTip("Decimals for the fixed and scientific formats")
-        self.decimals_spin.setSuffix(" dp")
-        self.decimals_spin.valueChanged.connect(self._decimals_changed)
-        row.addWidget(fmt)
-        row.addWidget(self.decimals_spin)
-        for action in (self.colour_action, self.edited_action, self.gradient_action):
-            button = QToolButton(objectName="tableToggle")
-            button.setDefaultAction(action)  # shows the action's short iconText
-            row.addWidget(button)
-        # A toggle that is on must look on: the platform style only tints it faintly.
-        bar.setStyleSheet("QToolButton#tableToggle:checked { background: palette(highlight); "
-                          "color: palette(highlighted-text); border-radius: 3px; }"
-                          "QToolButton#numberFormatButton::menu-indicator { image: none; width: 0; }")
-        self._show_number_format(NumberFormat.STORED)
-        return bar
-
+    # ------------------------------------------------------------------ options
     def set_number_format(self, style: NumberFormat) -> None:
-        self.format_actions[style].setChecked(True)
-        self.model.set_number_format(style, self.decimals_spin.value())
-        self._show_number_format(style)
+        self.options.set_number_format(style)
 
-    def _show_number_format(self, style: NumberFormat) -> None:
-        self.format_button.setText(SHORT_FORMAT_NAMES[style] + " ▾")
-        # Decimals mean something only for the fixed and scientific styles.
-        self.decimals_spin.setEnabled(style in (NumberFormat.FIXED, NumberFormat.SCIENTIFIC))
-
-    def _format_triggered(self, action: QAction) -> None:
-        style = next(s for s, a in self.format_actions.items() if a is action)
-        self.set_number_format(style)
-
-    def _decimals_changed(self, decimals: int) -> None:
-        self.model.set_number_format(self.model.style, decimals)
-
-    def _gradient_toggled(self, _on: bool) -> None:
+    def _source_changed(self, source: HeatmapSource) -> None:
+        self.feeder.source = source
+        self.model.set_show_reference(source is HeatmapSource.REFERENCE)
+        self._update_header()
         self.refresh_heatmap_now()
 
     def _edit_accepted(self, where: str) -> None:
@@ -177,6 +128,8 @@ class TensorEditorWidget(QWidget):
     # ------------------------------------------------------------------ what is shown
     def set_session(self, session: Session | None) -> None:
         self._session = session
+        self.feeder.scan, self.feeder.focus = None, None
+        self.set_comparison(None)
         self.gradient_action.setChecked(False)
         self.set_backward_available(session is not None and session.last_backward is not None)
         self.show_tensor(None)
@@ -192,6 +145,8 @@ class TensorEditorWidget(QWidget):
             self.heatmap.clear()
             self.stack.setCurrentIndex(0)
             return
+        if self.feeder.focus is not None and self.feeder.focus[0] != name:
+            self.feeder.focus = None
         try:
             info = self._session.info(name)
             self.slice_controls.set_shape(info.shape)
@@ -252,40 +207,48 @@ class TensorEditorWidget(QWidget):
             text += f"&nbsp;&nbsp;<span style='color:#666'>tied: {', '.join(info.aliases)}</span>"
         if info.read_only:
             text += f"&nbsp;&nbsp;<span style='color:#b3261e'>read-only: {info.read_only}</span>"
+        if self.model.showing_reference:
+            text += "&nbsp;&nbsp;<span style='color:#8a4baf; font-weight:600'>showing A (read-only)</span>"
         self.header.setText(text)
         self.header.setToolTip(text)
 
     def refresh_heatmap_now(self) -> None:
         self._heatmap_timer.stop()
-        session, name = self._session, self.model.name
-        if session is None or not name:
-            self.heatmap.clear()
-            return
-        region = self.model.region_text()
-        title = name if region == "[...]" else f"{name}{region}"
-        # Unless the user asks for every row: a strided sample about the plot's size in pixels (a
-        # 50257 x 768 embedding is read as every 126th row and 2nd column), so the cost is the screen's.
-        shape = (self.model.rowCount(), self.model.columnCount())
-        steps = (1, 1) if self.heatmap.every_row() else sampling_steps(shape, self.heatmap.sampling_limits())
-        try:
-            if self.gradient_action.isChecked():
-                grad = session.tensor(name).grad
-                if grad is None:
-                    self.heatmap.set_mode_label("gradient")
-                    why = "it is frozen" if not session.tensor(name).requires_grad else "none reached it"
-                    self.heatmap.clear(f"{name} has no gradient from the last backward check ({why})")
-                    self.statusMessage.emit(f"{name} has no gradient from the last backward check")
-                    return
-                sample = grad.detach()[self.model.slice_index(steps=steps)].to("cpu", copy=True)
-                self.heatmap.set_mode_label("gradient")
-            else:
-                sample, _mask = session.preview(name, self.model.region_text(steps=steps))
-                self.heatmap.set_mode_label("values")
-        except ParameditError as exc:
-            self.statusMessage.emit(exc.message)
-            return
-        self.heatmap.set_values(self.model.to_table_layout(sample), title=title, stride=steps, full_shape=shape)
+        self.feeder.refresh()
         self._selection_changed(self.table.selection_rect())
+
+    # ------------------------------------------------------------------ scan and comparison
+    def set_scan_report(self, report: ScanReport | None) -> None:
+        """The findings to mark on the heatmap (redrawn soon)."""
+        self.feeder.scan = report
+        if self.model.name:
+            self._heatmap_timer.start()
+
+    def set_comparison(self, report: CompareReport | None) -> None:
+        """Compare with ``report``'s reference (A): B − A and A become available (None: stop)."""
+        self.feeder.comparison = report
+        self.options.set_comparing(report is not None)
+        self.model.set_reference(report)
+        self._update_header()
+        if self.model.name:
+            self._heatmap_timer.start()
+
+    def show_finding(self, finding: Finding) -> bool:
+        """Show the slice that holds ``finding``, make its cell (or row, or column) the table's
+        current index and point at it on the heatmap; False when its tensor is not shown."""
+        if self._session is None:
+            return False
+        if self.model.name != finding.tensor:
+            self.show_tensor(finding.tensor)
+        if self.model.name != finding.tensor or self.model.info is None:
+            return False
+        ndim = len(self.model.info.shape)
+        target = slice_target(finding, ndim, self.model.row_dim, self.model.col_dim, self.model.fixed)
+        self.slice_controls.set_fixed_indices(target.fixed)  # redraws once when the slice changes
+        self.feeder.focus = (finding.tensor, target.row, target.col)
+        self.table.go_to(target.row, target.col)
+        self.heatmap.set_focus(target.row, target.col)
+        return True
 
     def _selection_changed(self, rect: tuple[tuple[int, int], tuple[int, int]] | None) -> None:
         if rect is None:

@@ -5,13 +5,16 @@ formatted, a block at a time) when the view is about to paint them
 (:meth:`TensorTableModel.ensure_cells`); ``data()`` only reads that cache, with O(1) work per
 role, so a 50257 x 768 embedding costs what its visible cells cost. Edits are staged through
 core, never written here.
+
+While a comparison is on (:meth:`TensorTableModel.set_reference`) each tile also holds the
+reference checkpoint's values of its cells (A, read through its file), the tooltip says
+"A → B (Δ)", and the table can show A instead of B (read-only) on the same colour scale.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,7 @@ import torch
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 
+from paramedit.core.analysis.checkpoint_compare import CompareReport
 from paramedit.core.analysis.tensor_views import default_view_dims
 from paramedit.core.editing.regions import format_region
 from paramedit.core.editing.values import check_scalar, parse_number
@@ -26,6 +30,7 @@ from paramedit.core.errors import ParameditError
 from paramedit.core.session import Session
 from paramedit.core.tensor_tree import TensorInfo
 from paramedit.qt.number_format import NumberFormat, edit_text, format_number
+from paramedit.qt.table_tiles import Tile, compare_text, diverging_brushes, format_block, to_numpy
 
 # A tile is a little more than a screenful of rows by a few screens of columns: small enough that
 # jumping anywhere reads a few thousand values, big enough that scrolling rarely fetches.
@@ -37,7 +42,6 @@ SCALE_PERCENTILE = 99.5  # "colour by value": |v| at this percentile gets the fu
 SCALE_SAMPLE = 512  # "colour by value" scales by max |v| of a strided sample at most this big per axis
 STAGED_BRUSH = QBrush(QColor("#ffe08a"))
 EDITED_BRUSH = QBrush(QColor("#b9e6b5"))  # green: apart from the blue-white-red value colours
-_DIVERGING = [QColor("#4a7bd0"), QColor("#ffffff"), QColor("#d0504a")]
 AnyIndex = QModelIndex | QPersistentModelIndex
 # data() compares plain ints: PySide6 passes the role as an int, and enum lookups cost per call.
 _DISPLAY, _EDIT, _TOOLTIP, _ALIGNMENT, _BACKGROUND = (int(r) for r in (
@@ -46,76 +50,6 @@ _DISPLAY, _EDIT, _TOOLTIP, _ALIGNMENT, _BACKGROUND = (int(r) for r in (
 _CELL_ROLES = frozenset((_DISPLAY, _EDIT, _TOOLTIP, _BACKGROUND))
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _NO_FLAGS = Qt.ItemFlag.NoItemFlags
-
-
-def _diverging_brushes(steps: int = 64) -> list[QBrush]:
-    """Blue-white-red, pale enough that black text stays readable on every step."""
-    out = []
-    for i in range(-steps, steps + 1):
-        t = i / steps
-        lo, hi = (_DIVERGING[1], _DIVERGING[2]) if t >= 0 else (_DIVERGING[1], _DIVERGING[0])
-        a = abs(t) * 0.75
-        out.append(QBrush(QColor.fromRgbF(
-            lo.redF() + (hi.redF() - lo.redF()) * a,
-            lo.greenF() + (hi.greenF() - lo.greenF()) * a,
-            lo.blueF() + (hi.blueF() - lo.blueF()) * a,
-        )))
-    return out
-
-
-@dataclass
-class _Tile:
-    values: np.ndarray  # float64 / int64 / bool, (rows, cols) of the table
-    staged: np.ndarray  # bool
-    edited: np.ndarray | None  # bool: differs from the checkpoint (only when asked for)
-    any_staged: bool = False
-    texts: np.ndarray | None = None  # object array of display texts, valid where has_text
-    has_text: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        self.any_staged = bool(self.staged.any())
-        self.forget_texts()
-
-    def forget_texts(self) -> None:
-        self.texts = np.empty(self.values.shape, dtype=object)
-        self.has_text = np.zeros(self.values.shape, dtype=bool)
-
-
-def format_block(values: np.ndarray, dtype: torch.dtype, style: NumberFormat, decimals: int) -> np.ndarray:
-    """:func:`format_number` over a block, cell for cell the same text, as an object array.
-
-    One NumPy or list pass per block instead of one Python call per cell: float32 in the stored
-    style (NumPy's shortest round-trip text) is NumPy's own string cast.
-    """
-    flat = values.reshape(-1)
-    if dtype.is_floating_point and style is NumberFormat.STORED and dtype == torch.float32:
-        texts = flat.astype(np.float32).astype(str).astype(object)
-    else:
-        if dtype == torch.bool:
-            fmt: Any = {True: "true", False: "false"}.__getitem__
-        elif dtype.is_complex:
-            fmt = lambda v: format_number(v, dtype, style, decimals)  # noqa: E731
-        elif not dtype.is_floating_point:
-            fmt = str
-        else:
-            fmt = {NumberFormat.GENERAL: "{:.6g}", NumberFormat.FIXED: f"{{:.{decimals}f}}",
-                   NumberFormat.SCIENTIFIC: f"{{:.{decimals}e}}"}.get(style, "{!r}").format
-        texts = np.fromiter((fmt(v) for v in flat.tolist()), dtype=object, count=flat.size)
-    if dtype.is_floating_point:
-        bad = ~np.isfinite(flat)
-        if bad.any():  # nan, inf, -inf exactly as format_number spells them
-            texts[bad] = [format_number(v, dtype, style, decimals) for v in flat[bad].tolist()]
-    return texts.reshape(values.shape)
-
-
-def _to_numpy(t: torch.Tensor) -> np.ndarray:
-    if t.dtype == torch.bool:
-        return t.numpy()
-    if t.is_complex():  # read-only in paramedit, but still shown
-        return t.to(torch.complex128).numpy()
-    if t.is_floating_point():
-        return t.to(torch.float64).numpy()
-    return t.to(torch.int64).numpy()
 
 
 class TensorTableModel(QAbstractTableModel):
@@ -133,15 +67,17 @@ class TensorTableModel(QAbstractTableModel):
         self._col_dim: int | None = None
         self._fixed: dict[int, int] = {}
         self._rows = self._cols = 0
-        self._tiles: OrderedDict[tuple[int, int], _Tile] = OrderedDict()
+        self._tiles: OrderedDict[tuple[int, int], Tile] = OrderedDict()
         self.style = NumberFormat.STORED
         self.decimals = 4
         self.colour_values = False
         self.show_edited = False
         self._abs_max = 1.0
-        self._brushes = _diverging_brushes()
+        self._brushes = diverging_brushes()
         self._flags = _NO_FLAGS
         self._edited_names: set[str] = set()
+        self._reference: CompareReport | None = None
+        self._show_reference = False
 
     # ------------------------------------------------------------------ what is shown
     @property
@@ -155,6 +91,26 @@ class TensorTableModel(QAbstractTableModel):
     @property
     def session(self) -> Session | None:
         return self._session
+
+    @property
+    def row_dim(self) -> int:
+        """Tensor dim down the rows (-1: none, a 0-D or 1-D tensor)."""
+        return -1 if self._row_dim is None else self._row_dim
+
+    @property
+    def col_dim(self) -> int:
+        """Tensor dim across the columns (-1: none, a 0-D tensor)."""
+        return -1 if self._col_dim is None else self._col_dim
+
+    @property
+    def fixed(self) -> dict[int, int]:
+        """Index of every other dim in the shown slice."""
+        return dict(self._fixed)
+
+    @property
+    def showing_reference(self) -> bool:
+        """True while the cells show the reference checkpoint's values (A), not the model's (B)."""
+        return self._show_reference and self._reference_fits()
 
     @property
     def transposed(self) -> bool:
@@ -199,8 +155,38 @@ class TensorTableModel(QAbstractTableModel):
 
     def _refresh_flags(self) -> None:
         self._flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if self._info is not None and not self._info.read_only:
+        if self._info is not None and not self._info.read_only and not self.showing_reference:
             self._flags |= Qt.ItemFlag.ItemIsEditable
+
+    def set_reference(self, report: CompareReport | None) -> None:
+        """Compare with ``report``'s reference checkpoint (A) (None: stop comparing)."""
+        self._reference = report
+        if report is None:
+            self._show_reference = False
+        self.refresh()
+
+    def set_show_reference(self, on: bool) -> None:
+        """Show A's values (read-only) instead of B's, on the same colour scale."""
+        self._show_reference = on
+        for tile in self._tiles.values():
+            tile.forget_texts()
+        self._refresh_flags()
+        self._refresh_scale()
+        self._repaint_all()
+
+    def _reference_fits(self) -> bool:
+        return self._reference is not None and bool(self._name) and self._reference.reference_tensor(self._name) is not None
+
+    def reference_block(self, rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None,
+                        steps: tuple[int, int] = (1, 1)) -> torch.Tensor | None:
+        """A's values of a table rectangle as (rows, cols), read through A's file; None when not comparing."""
+        if self._reference is None or not self._name:
+            return None
+        values = self._reference.reference_values(self._name, self.slice_index(rows, cols, steps))
+        return None if values is None else self.to_table_layout(values)
+
+    def _shown(self, tile: Tile) -> np.ndarray:
+        return tile.ref if self._show_reference and tile.ref is not None else tile.values
 
     def refresh(self, *, edited_names: set[str] | None = None) -> None:
         """Values or staged edits changed: re-read the cached tiles and repaint."""
@@ -318,10 +304,11 @@ class TensorTableModel(QAbstractTableModel):
                          slice(max(first_col, c0) - c0, min(last_col, c0 + TILE_COLS - 1) - c0 + 1))
                 assert tile.texts is not None and tile.has_text is not None
                 if not tile.has_text[block].all():
-                    tile.texts[block] = format_block(tile.values[block], self._info.dtype, self.style, self.decimals)
+                    tile.texts[block] = format_block(self._shown(tile)[block], self._info.dtype, self.style,
+                                                     self.decimals)
                     tile.has_text[block] = True
 
-    def _fetch(self, tr: int, tc: int) -> _Tile:
+    def _fetch(self, tr: int, tc: int) -> Tile:
         assert self._session is not None
         rows = (tr * TILE_ROWS, min((tr + 1) * TILE_ROWS, self._rows))
         cols = (tc * TILE_COLS, min((tc + 1) * TILE_COLS, self._cols))
@@ -330,7 +317,9 @@ class TensorTableModel(QAbstractTableModel):
         edited = None
         if self.show_edited and self._name in self._edited_names:
             edited = self._edited_mask(rows, cols)
-        return _Tile(_to_numpy(self.to_table_layout(values)), self.to_table_layout(mask).numpy(), edited)
+        ref = self.reference_block(rows, cols)
+        return Tile(to_numpy(self.to_table_layout(values)), self.to_table_layout(mask).numpy(), edited,
+                     None if ref is None else to_numpy(ref))
 
     def _edited_mask(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray | None:
         assert self._session is not None
@@ -347,6 +336,9 @@ class TensorTableModel(QAbstractTableModel):
         # cost a full pass per edit. An outlier between samples just shows at full colour.
         steps = (-(-self._rows // SCALE_SAMPLE), -(-self._cols // SCALE_SAMPLE))
         t, _mask = self._session.preview(self._name, self.region_text(steps=steps))
+        ref = self.reference_block(steps=steps)
+        if ref is not None:  # B and A on one scale, so flipping between them shows only the change
+            t = torch.cat([t.reshape(-1).to(torch.float64), ref.reshape(-1).to(torch.float64)])
         t = t.to(torch.float64) if not t.is_floating_point() else t
         finite = t[torch.isfinite(t)].abs().to(torch.float64)
         if finite.numel():
@@ -390,17 +382,17 @@ class TensorTableModel(QAbstractTableModel):
         if role == _DISPLAY:
             if tile.has_text[i, j]:  # type: ignore[index]
                 return tile.texts[i, j]  # type: ignore[index]
-            return format_number(tile.values[i, j], self._info.dtype, self.style, self.decimals)
+            return format_number(self._shown(tile)[i, j], self._info.dtype, self.style, self.decimals)
         if role == _BACKGROUND:
             if tile.any_staged and tile.staged[i, j]:
                 return STAGED_BRUSH
             if tile.edited is not None and tile.edited[i, j]:
                 return EDITED_BRUSH
             if self.colour_values and not self._info.read_only:
-                return self._value_brush(tile.values[i, j])
+                return self._value_brush(self._shown(tile)[i, j])
             return None
         if role == _EDIT:
-            return edit_text(tile.values[i, j], self._info.dtype)
+            return edit_text(self._shown(tile)[i, j], self._info.dtype)
         return self._tooltip(r, c, tile, i, j)
 
     def _value_brush(self, value: Any) -> QBrush | None:
@@ -411,9 +403,13 @@ class TensorTableModel(QAbstractTableModel):
         t = max(-1.0, min(1.0, v / self._abs_max))
         return self._brushes[round(t * steps) + steps]
 
-    def _tooltip(self, r: int, c: int, tile: _Tile, i: int, j: int) -> str:
+    def _tooltip(self, r: int, c: int, tile: Tile, i: int, j: int) -> str:
         assert self._info is not None
-        text = f"{self._name}{self.cell_region(r, c)} = {edit_text(tile.values[i, j], self._info.dtype)}"
+        dtype = self._info.dtype
+        text = f"{self._name}{self.cell_region(r, c)} = {edit_text(tile.values[i, j], dtype)}"
+        if tile.ref is not None:
+            text = f"{self._name}{self.cell_region(r, c)}: {compare_text(tile.ref[i, j], tile.values[i, j], dtype)}"
+            text += "\nA is the reference checkpoint, B the model" + (" (A shown)" if self._show_reference else "")
         if tile.staged[i, j]:
             text += "  (staged, not committed)"
         elif tile.edited is not None and tile.edited[i, j]:

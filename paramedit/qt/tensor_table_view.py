@@ -168,6 +168,28 @@ class TensorTableView(QTableView):
         self.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         self.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
 
+    def go_to(self, row: int | None, col: int | None) -> None:
+        """Select a cell (both given), a whole row (``col`` None) or a whole column (``row``
+        None), make its first cell the current index and scroll to it."""
+        model = self.model()
+        r, c = (0 if row is None else row), (0 if col is None else col)
+        if model is None or not (0 <= r < model.rowCount() and 0 <= c < model.columnCount()):
+            return
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
+        if row is not None and col is None:
+            flags |= QItemSelectionModel.SelectionFlag.Rows
+        elif col is not None and row is None:
+            flags |= QItemSelectionModel.SelectionFlag.Columns
+        index = model.index(r, c)
+        self.selectionModel().setCurrentIndex(index, flags)
+        self.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        # Scrolled by pixels, the centred column leaves a cut column at the left edge whose
+        # right-aligned numbers run into the row numbers: start at a whole column instead.
+        first = self.columnAt(0)
+        if first >= 0 and first != c and self.columnViewportPosition(first) < 0:
+            bar = self.horizontalScrollBar()
+            bar.setValue(bar.value() + self.columnViewportPosition(first + 1))
+
     def commit_open_editor(self) -> None:
         """Hand a cell editor's text to the model now (Ctrl+Return commits while a cell is open)."""
         if self.state() != QAbstractItemView.State.EditingState:

@@ -39,6 +39,11 @@ class WindowActions:
     paste: QAction
     backward: QAction
     backward_input: QAction
+    scan: QAction
+    compare: QAction
+    compare_opened: QAction
+    compare_again: QAction
+    clear_compare: QAction
     show_report: QAction
     about: QAction
     recent_menu: QMenu
@@ -48,7 +53,8 @@ class WindowActions:
         """Actions that need an open session and an idle window."""
         return [self.save, self.save_as, self.export_edits, self.undo, self.redo, self.commit, self.discard,
                 self.fill, self.formula, self.init, self.copy_from, self.copy, self.paste, self.backward,
-                self.backward_input]
+                self.backward_input, self.scan, self.compare, self.compare_opened, self.compare_again,
+                self.clear_compare]
 
 
 def _action(window: QWidget, text: str, name: str, slot, shortcut=None, icon: QStyle.StandardPixmap | None = None,
@@ -109,6 +115,19 @@ def build_actions(w: MainWindow) -> WindowActions:
         backward_input=_action(w, "Backward Check With &Input…", "backwardInputAction",
                                lambda: w.run_backward(ask=True), "Shift+F5",
                                tip="Give the model's forward inputs, then run the backward check (Shift+F5)"),
+        scan=_action(w, "&Scan for NaN, Inf and Outliers", "scanAction", lambda: w.analysis.scan(), "Ctrl+Shift+H",
+                     sp.SP_FileDialogContentsView, "Read every value of every tensor once and list each NaN, Inf, "
+                     "outlier, all-zero row or column and constant tensor, with where it is (Ctrl+Shift+H)"),
+        compare=_action(w, "Compare &With…", "compareAction", lambda: w.analysis.ask_and_compare(), "Ctrl+Shift+D",
+                        sp.SP_FileDialogDetailedView, "Compare the model (B) with a reference checkpoint (A): "
+                        "what changed, where and by how much (Ctrl+Shift+D)"),
+        compare_opened=_action(w, "Compare With the Checkpoint as &Opened", "compareOpenedAction",
+                               lambda: w.analysis.compare_with_opened(),
+                               tip="What did my edits do: compare the model with the checkpoint it was opened from"),
+        compare_again=_action(w, "Compare &Again", "compareAgainAction", lambda: w.analysis.compare_again(),
+                              tip="Run the same comparison on the model as it is now"),
+        clear_compare=_action(w, "C&lear Comparison", "clearCompareAction", lambda: w.analysis.clear_comparison(),
+                              tip="Stop comparing: hide the change columns and the difference view"),
         show_report=_action(w, "Show &Load Report", "showReportAction", w.show_load_report),
         about=_action(w, "&About paramedit", "aboutAction", w.about),
         recent_menu=QMenu("Open &Recent", w),
@@ -147,8 +166,15 @@ def build_menus(w: MainWindow, a: WindowActions) -> None:
     model.addSeparator()
     model.addAction(a.show_report)
 
+    analyze = bar.addMenu("&Analyze")
+    analyze.addAction(a.scan)
+    analyze.addSeparator()
+    analyze.addActions([a.compare, a.compare_opened, a.compare_again, a.clear_compare])
+
     view = bar.addMenu("&View")
     view.addAction(w.editor.gradient_action)
+    view.addAction(w.editor.difference_action)
+    view.addAction(w.editor.reference_action)
     view.addAction(w.editor.colour_action)
     view.addAction(w.editor.edited_action)
     number = view.addMenu("&Number Format")
@@ -169,11 +195,13 @@ def build_toolbar(w: MainWindow, a: WindowActions) -> QToolBar:
     a.undo.setIconText("Undo")
     a.redo.setIconText("Redo")
     a.backward.setIconText("Backward check")
+    a.scan.setIconText("Scan")
+    a.compare.setIconText("Compare")
     bar.addActions([a.open_model, a.save])
     bar.addSeparator()
     bar.addActions([a.commit, a.discard, a.undo, a.redo])
     bar.addSeparator()
-    bar.addAction(a.backward)
+    bar.addActions([a.backward, a.scan, a.compare])
     spacer = QWidget()
     spacer.setSizePolicy(spacer.sizePolicy().Policy.Expanding, spacer.sizePolicy().Policy.Preferred)
     bar.addWidget(spacer)

@@ -6,6 +6,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 
 
+def pytest_configure(config):
+    """PySide6 6.12 on Python <= 3.11 drops a reference to None per Qt call returning nothing, and
+    a long run aborts at exit ("none_dealloc"): see paramedit/qt/none_refcount_guard.py."""
+    from paramedit.qt.none_refcount_guard import protect_none
+
+    protect_none()
+
+
 def _unexpected_prompt(name: str):
     def ask(*args, **kwargs):
         raise AssertionError(f"a test opened the {name!r} dialog without expecting it")

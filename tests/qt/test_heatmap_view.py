@@ -11,7 +11,8 @@ import torch
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtWidgets import QLabel
 
-from paramedit.qt.heatmap_view import DIVERGING, SEQUENTIAL, HeatmapView, block_extreme
+from paramedit.qt.heatmap_reduce import block_extreme
+from paramedit.qt.heatmap_view import DIVERGING, SEQUENTIAL, HeatmapView
 
 SHOTS = Path("/tmp/paramedit_shots")
 

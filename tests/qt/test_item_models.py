@@ -127,8 +127,11 @@ def test_big_embedding_heatmap_reads_a_sample_about_the_plot_size(make_window, q
     assert np.array_equal(heat.image_item().image, expected)
 
 
-def test_every_row_shows_an_outlier_the_sample_skips(make_window, qtbot):
-    """A NaN row and an outlier between sampled rows: drawn only when "every row" is ticked."""
+def test_max_abs_reduction_shows_an_outlier_the_sample_skips(make_window, qtbot):
+    """A NaN row and an outlier between sampled rows: drawn once a reduction reads every value
+    (issue 4; issue 10 made "every row" the "max |v|" choice of the pixel reduction)."""
+    from paramedit.qt.heatmap_view import MAX_ABS, SAMPLE
+
     torch.manual_seed(0)
     net = torch.nn.Embedding(20000, 64)
     window = make_window(paramedit.open_session(net))
@@ -143,10 +146,11 @@ def test_every_row_shows_an_outlier_the_sample_skips(make_window, qtbot):
     editor.refresh_heatmap_now()
     assert not heat._nan_overlay.isVisible()
     assert float(np.nanmax(heat.image_item().image)) < 1000.0
-    heat.set_every_row(True)  # as the checkbox does; the editor fetches the whole slice again
+    heat.set_reduction(MAX_ABS)  # as the "pixel" combo does; the editor fetches the whole slice again
     qtbot.waitUntil(lambda: heat.stride() == (1, 1), timeout=3000)
     assert heat._nan_overlay.isVisible()
-    assert float(heat.image_item().image.max()) == 1000.0  # kept by the block-extreme reduction
-    assert "sample" not in heat._stats_label.text() and "max 1000" in heat._stats_label.text()
-    heat.set_every_row(False)
+    assert float(np.nanmax(heat.image_item().image)) == 1000.0  # kept by the block-extreme reduction
+    assert "sample" not in heat.stats_line() and "max 1000" in heat.stats_line()
+    assert "max |v| of" in heat.stats_line()  # the line says which reduction is on
+    heat.set_reduction(SAMPLE)
     qtbot.waitUntil(lambda: heat.stride() != (1, 1), timeout=3000)

@@ -43,6 +43,7 @@ PROMPT_ARGS = {
     "ask_input_expressions": (None, "randn(2, 5)", "an example"),
     "ask_open_checkpoint": (None, "/tmp"),
     "ask_open_checkpoint_folder": (None, "/tmp"),
+    "ask_compare_checkpoint": (None, "/tmp"),
     "ask_save_path": (None, "/tmp", "x.safetensors"),
     "ask_export_path": (None, "/tmp"),
     "ask_selection_edit": (None, "w[0]", torch.float32, lambda edit: None, "fill"),

@@ -291,7 +291,8 @@ def test_importing_paramedit_qt_is_lazy():
 def test_device_combo_moves_the_model_off_the_gui_thread_and_commits_there(window, qtbot):
     weight = window.session.tensor("mlp.0.weight")
     combo = window.acts.device_combo
-    with qtbot.waitSignal(window.jobs.jobFinished, timeout=60000):
+    # The move's own end: an automatic scan it preempted (issue 10) ends first.
+    with qtbot.waitSignal(window.jobs.jobFinished, timeout=60000, check_params_cb=lambda label: label.startswith("Moving")):
         combo.activated.emit(combo.findData("cuda:0"))
     qtbot.waitUntil(lambda: str(window.session.device) == "cuda:0", timeout=5000)
     assert window.session.tensor("mlp.0.weight") is weight and weight.is_cuda
