@@ -504,7 +504,9 @@ class Session:
         files = [*reference.mapped_files, *(self.checkpoint.mapped_files if self.checkpoint is not None else ())]
         label = str(self.checkpoint.path) if self.checkpoint is not None else "the open model"
         current = dict(self._store.tensors)
-        current.update((alias, current[c]) for alias, c in self._store.aliases.items() if c in current)
+        # A tied alias is compared only where A has it too (save_pretrained drops tied weights).
+        current.update((alias, current[c]) for alias, c in self._store.aliases.items()
+                       if c in current and alias in reference.tensors)
         return compare_tensors(reference.tensors, current, atol=atol, a_label=str(reference.path),
                                b_label=label, files=files, progress=progress, cancelled=cancelled)
 

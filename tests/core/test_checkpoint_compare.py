@@ -150,3 +150,13 @@ def test_the_report_gives_the_reference_tensor_and_one_scale(tmp_path):
     assert report.reference_tensor("w") is a["module.w"]
     assert report.scale() == 5.0
     assert report.reference_tensor("missing") is None
+
+
+def test_a_tied_alias_the_reference_lacks_is_not_only_in_b(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=64,
+                                                         n_positions=16)).save_pretrained(tmp_path / "g")
+    s = paramedit.open_session(None, tmp_path / "g")  # the tied head: lm_head.weight, an alias of wte
+    report = s.compare()
+    assert report.identical, [t.describe() for t in report.tensors if t.status != "same"]
