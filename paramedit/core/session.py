@@ -350,6 +350,17 @@ class Session:
         now: a commit that wrote the same values, or one that was undone, leaves no mark."""
         return self._baseline.edited_names()
 
+    def notices(self) -> list[str]:
+        """The load notes a person should read: how a file was opened when that is not what they
+        may expect (tensors alone, and why; a conversion that copies; a model built twice), and
+        what a save would not carry over."""
+        notes = list(self.checkpoint.notes if self.checkpoint is not None else [])
+        if self.report is not None:
+            notes += [n for n in self.report.notes if n not in notes]
+        keys = ("tensors alone", "names no architecture", "does not know", "trust-remote-code", "install transformers",
+                "also holds", "ignored", "a copy of", "own initial values", "full unpickler")
+        return [n for n in notes if any(k in n for k in keys)]
+
     @property
     def needs_input(self) -> bool:
         """True when the backward check has no input unless the user gives one."""

@@ -46,7 +46,9 @@ def request_from_args(args: argparse.Namespace) -> LoadRequest:
         model, checkpoint = None, model
     return LoadRequest(model, checkpoint, device, parse_model_kwargs(getattr(args, "model_kwargs", None)),
                        trust=bool(getattr(args, "trust", False)),
-                       container_key=getattr(args, "container_key", None))
+                       container_key=getattr(args, "container_key", None),
+                       architecture=not getattr(args, "tensors_only", False),
+                       trust_remote_code=bool(getattr(args, "trust_remote_code", False)))
 
 
 #: Qt messages that say nothing to a user: the offscreen platform (--screenshot, --self-test,

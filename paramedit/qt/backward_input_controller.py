@@ -10,6 +10,7 @@ its first layer), saying which.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, NamedTuple
 
 from PySide6.QtCore import QObject, QSettings
@@ -32,14 +33,19 @@ class InputChoice(NamedTuple):
     asked: bool  # the user typed (or accepted) ``exprs`` in the dialog
 
 
-def model_key(session: Session, request_model: Any = None) -> str:
+def _with_kwargs(spec: str, kwargs: dict | None) -> str:
+    """A spec and its keyword arguments: one factory (``AutoModel.from_pretrained``) builds many models."""
+    return f"{spec} {json.dumps(kwargs, sort_keys=True, default=str)}" if kwargs else spec
+
+
+def model_key(session: Session, request_model: Any = None, request_kwargs: dict | None = None) -> str:
     """What inputs are remembered under: the model spec, else the model's class and a short
     fingerprint of its parameter shapes (two ``nn.Sequential`` s, or two configs of one Hugging
     Face class, take different inputs)."""
     if isinstance(request_model, str) and request_model:
-        return request_model
+        return _with_kwargs(request_model, request_kwargs)
     if session.spec:
-        return session.spec
+        return _with_kwargs(session.spec, request_kwargs)
     model = session.model
     cls = type(model)
     shapes = ";".join(f"{n}:{tuple(p.shape)}" for n, p in model.named_parameters()) if model is not None else ""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -122,32 +123,36 @@ class FileController(QObject):
     def start_save(self, path: str) -> None:
         """Save in a worker; the status bar and title say when it is done."""
         s = self.w.session
-        if s is None or self.w.jobs.busy or not self._save_allowed(s, path):
+        if s is None or self.w.jobs.busy:
+            return
+        allowed = self._save_allowed(s, path)
+        if allowed is None:
             return
         if s.staged:
             self.w.show_message(f"{len(s.staged)} staged edit(s) are not committed and are not in the saved file")
-        self.w.jobs.run(f"Saving {Path(path).name}", s.save, path, on_result=self._saved,
-                        on_error=lambda exc: self.w.job_failed("Save failed", exc))
+        self.w.jobs.run(f"Saving {Path(path).name}", functools.partial(s.save, allow_lost_edits=allowed), path,
+                        on_result=self._saved, on_error=lambda exc: self.w.job_failed("Save failed", exc))
 
-    def _save_allowed(self, s: Session, path: str) -> bool:
-        """Plan the save first: a refusal is an error and a plan with warnings asks; True to write."""
+    def _save_allowed(self, s: Session, path: str) -> bool | None:
+        """Plan the save first: a refusal is an error and a plan with warnings asks. None: do not
+        write; else whether the user accepted that edits to tensors the file lacks are not saved."""
         try:
             plan = s.plan_save(path)
         except ParameditError as exc:
             show_error(self.w, "Save failed", exc)
-            return False
+            return None
         if plan.refusal:
             message = plan.refusal
             if "Save As" not in message:
                 message += " Use File > Save As… to write another file."
             show_error(self.w, "Cannot save over this file", SaveError(message))
             self.w.show_message(f"not saved: {Path(path).name} cannot be rewritten whole; nothing was written")
-            return False
+            return None
         warnings = plan.warnings()
         if warnings and not prompts.ask_save_despite_warnings(self.w, str(plan.target), warnings):
             self.w.show_message("save cancelled: nothing was written")
-            return False
-        return True
+            return None
+        return bool(plan.lost_edits)  # the user read that they would not be saved, and went on
 
     def _saved(self, path: Path) -> None:
         self.save_path = str(path)
@@ -188,9 +193,10 @@ class FileController(QObject):
         try:
             if s.staged:
                 s.commit()  # first, so the plan sees every edit the save would (or would not) write
-            if not self._save_allowed(s, path):
+            allowed = self._save_allowed(s, path)
+            if allowed is None:
                 return False
-            s.save(path)  # on the GUI thread: the window is about to move on and must know it worked
+            s.save(path, allow_lost_edits=allowed)  # on the GUI thread: the window moves on, so it must know
         except ParameditError as exc:
             show_error(self.w, "Save failed", exc)
             return False

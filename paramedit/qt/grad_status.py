@@ -50,11 +50,12 @@ def grad_status(param: ParamGrad) -> GradStatus:
 
 def verdict_status(report: BackwardReport) -> GradStatus:
     """The colour of a whole check: red when a gradient is missing or not finite (or a parameter
-    was replaced), amber when all arrived but some are exactly zero, green only when all carry
-    signal."""
+    was replaced), amber when all arrived but some are exactly zero or the check ran on weights
+    that did not come from the checkpoint, green only when all carry signal on the checkpoint's
+    own weights."""
     if not report.ok:
         return GradStatus.NO_GRAD
-    return GradStatus.ZERO if report.zero_grad else GradStatus.OK
+    return GradStatus.ZERO if report.zero_grad or report.not_loaded else GradStatus.OK
 
 
 def statuses(report: BackwardReport | None) -> dict[str, GradStatus]:

@@ -9,6 +9,7 @@ from paramedit.core.model.load_report import LoadReport
 
 BANNER_STYLE = """
 QFrame#loadReport { background: #fff4ce; border: 1px solid #e3b341; border-radius: 4px; }
+QFrame#loadReport[notice="true"] { background: #e8f1fb; border: 1px solid #8fb3de; }
 QFrame#loadReport QLabel { color: #3d2e00; background: transparent; border: none; }
 QFrame#loadReport QPlainTextEdit { background: #fffaf0; color: #222; border: 1px solid #ecd48a; }
 """
@@ -64,12 +65,23 @@ class LoadReportWidget(QFrame):
         self.report: LoadReport | None = None
         self.setVisible(False)
 
-    def set_report(self, report: LoadReport | None) -> None:
-        """Show the banner for a report that is not clean; hide it otherwise."""
+    def set_report(self, report: LoadReport | None, notices: list[str] | None = None) -> None:
+        """Show the banner for a report that is not clean (a warning) or for ``notices`` worth
+        reading (how the file was opened and what to do, in blue); hide it otherwise."""
         self.report = report
+        notices = list(notices or [])
         if report is None or report.clean:
-            self.setVisible(False)
+            if not notices:
+                self.setVisible(False)
+                return
+            self._style(notice=True)
+            self.title.setText(f"<b>ℹ {_escape(notices[0])}</b>"
+                               + (f"<br>{len(notices) - 1} more note(s) in Details." if len(notices) > 1 else ""))
+            self.details.setPlainText("\n".join(f"Note: {n}" for n in notices)
+                                      + ("\n" + report_details(report) if report is not None else ""))
+            self.setVisible(True)
             return
+        self._style(notice=False)
         counts = []
         if report.missing:
             counts.append(f"{len(report.missing)} missing")
@@ -81,3 +93,14 @@ class LoadReportWidget(QFrame):
                            f"{report.summary()}")
         self.details.setPlainText(report_details(report))
         self.setVisible(True)
+
+    def _style(self, *, notice: bool) -> None:
+        self.setProperty("notice", notice)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+
+def _escape(text: str) -> str:
+    from html import escape
+
+    return escape(text)

@@ -29,6 +29,8 @@ class LoadRequest:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     trust: bool = False
     container_key: str | None = None
+    architecture: bool = True  # a Hugging Face folder alone is built with the architecture its config names
+    trust_remote_code: bool = False
 
     def trusted(self) -> LoadRequest:
         return replace(self, trust=True)

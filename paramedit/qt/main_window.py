@@ -180,7 +180,7 @@ class MainWindow(QMainWindow):
         self.tree.set_session(session)
         self.editor.set_session(session)
         self.analysis.attach(session)
-        self.report_banner.set_report(session.report if session else None)
+        self.report_banner.set_report(session.report if session else None, session.notices() if session else None)
         self.backward_panel.set_report(session.last_backward if session else None)
         self.staged_panel.refresh(session)
         self._device_changed()
@@ -381,7 +381,8 @@ class MainWindow(QMainWindow):
                 "the backward check needs a model; this session has only a checkpoint's tensors. "
                 "Open it with a model (File > Open Model…) to run it."))
             return
-        key = model_key(s, self.request.model if self.request is not None else None)
+        key = model_key(s, self.request.model if self.request is not None else None,
+                        self.request.model_kwargs if self.request is not None else None)
         choice = self.inputs.choose(s, key, ask=ask or self._reask_inputs)
         if not choice.go:
             return

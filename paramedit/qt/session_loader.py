@@ -26,7 +26,8 @@ def open_request(request: LoadRequest) -> Session:
     """The worker's job: core's open_session with the request's arguments."""
     return open_session(request.model, request.checkpoint, device=request.device,
                         model_kwargs=request.model_kwargs or None, trust=request.trust,
-                        container_key=request.container_key)
+                        container_key=request.container_key, architecture=request.architecture,
+                        trust_remote_code=request.trust_remote_code)
 
 
 def _is_bundled(path: str) -> bool:
