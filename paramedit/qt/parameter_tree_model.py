@@ -215,9 +215,11 @@ class ParameterTreeModel(QAbstractItemModel):
 
     # ------------------------------------------------------------------ QAbstractItemModel
     def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
-        if not self.hasIndex(row, column, parent):
+        # The bounds by hand: hasIndex() calls rowCount/columnCount back through Python.
+        node = (parent.internalPointer() if parent.isValid() else None) or self._root
+        if row < 0 or column < 0 or column >= len(COLUMNS) or row >= len(node.children) or \
+                (parent.isValid() and parent.column() > 0):
             return QModelIndex()
-        node = self._node(parent) or self._root
         return self.createIndex(row, column, node.children[row])
 
     def parent(self, index: AnyIndex | None = None) -> Any:  # type: ignore[override]
