@@ -15,10 +15,10 @@ from collections.abc import Iterator, Sequence
 
 from paramedit.cli.commands import cmd_apply, cmd_check, cmd_inspect, cmd_open
 from paramedit.cli.parser import SUBCOMMANDS, build_parser
-from paramedit.cli.whole_model import cmd_diff, cmd_scan
+from paramedit.cli.whole_model import cmd_diff, cmd_probe, cmd_scan
 
 COMMANDS = {"open": cmd_open, "inspect": cmd_inspect, "check": cmd_check, "apply": cmd_apply, "scan": cmd_scan,
-            "diff": cmd_diff}
+            "diff": cmd_diff, "probe": cmd_probe}
 
 
 @contextlib.contextmanager

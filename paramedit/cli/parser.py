@@ -6,9 +6,9 @@ import argparse
 
 from paramedit import __version__
 
-SUBCOMMANDS = ("open", "inspect", "check", "apply", "scan", "diff")
+SUBCOMMANDS = ("open", "inspect", "check", "apply", "scan", "diff", "probe")
 
-USAGE = """paramedit [-h] [--version] [--self-test] {open,inspect,check,apply,scan,diff} ...
+USAGE = """paramedit [-h] [--version] [--self-test] {open,inspect,check,apply,scan,diff,probe} ...
        paramedit [MODEL_SPEC] [CHECKPOINT] [open options]   (no command: same as `open`)"""
 
 EPILOG = """examples:
@@ -19,6 +19,8 @@ EPILOG = """examples:
   paramedit apply ckpt.pt edits.json -o edited.safetensors
   paramedit scan ckpt.pt                     find NaN, Inf, outliers, dead rows and where they are
   paramedit diff before.pt after.safetensors what changed between two checkpoints
+  paramedit probe my-gpt2/ --prompt 'The capital of France is' --edits ablate.json
+                                             the outputs before and after an edit
   paramedit --self-test                      check this installation works, then exit
 
 MODEL_SPEC is path/to/file.py:NAME or package.module:NAME (an nn.Module class or a function
@@ -97,6 +99,17 @@ examples:
 """
 
 
+PROBE_EPILOG = """One forward pass in eval mode under no_grad, summarised: the top-k classes (or next tokens)
+with their probabilities per sample, or the output's shape and stats. With --edits, the edit log
+is applied in memory (nothing is written) and the model probed again on the same input; the
+change is the KL divergence, the largest |change of a logit| and how many top-1 predictions moved.
+
+examples:
+  paramedit probe model.py:Net ckpt.pt --input 'randn(4, 784)' --edits zero_classes.json
+  paramedit probe my-gpt2/ --prompt 'The capital of France is' --generate 8 --json
+"""
+
+
 def version_text() -> str:
     """``paramedit X.Y.Z (torch A.B.C, Python D.E.F)`` without importing torch (that takes seconds)."""
     import platform
@@ -140,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--self-test", action="store_true",
                         help="open the demo offscreen, commit an edit, run the backward check; "
                              "print PASS and exit 0, or the reason and exit 1")
-    sub = parser.add_subparsers(dest="command", metavar="{open,inspect,check,apply,scan,diff}", title="commands")
+    sub = parser.add_subparsers(dest="command", metavar="{open,inspect,check,apply,scan,diff,probe}", title="commands")
 
     p = sub.add_parser("open", prog="paramedit open", help="open the window (the default command)",
                        epilog=OPEN_EPILOG, formatter_class=raw,
@@ -223,6 +236,24 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "(knows its embeddings' padding rows)")
     p.add_argument("--only", action="append", metavar="GLOB", help="scan only tensors matching GLOB (repeatable)")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    _common(p)
+
+    p = sub.add_parser("probe", prog="paramedit probe", help="the model's outputs, before and after an edit log",
+                       epilog=PROBE_EPILOG, formatter_class=raw,
+                       description="Probe a model's outputs on one input; with --edits, before and after applying an\n"
+                                   "edit log in memory. Exit 0, or 2 for bad input.")
+    p.add_argument("spec", nargs="?", metavar="MODEL_SPEC", help="file.py:NAME or package.module:NAME (or a checkpoint)")
+    p.add_argument("checkpoint_pos", nargs="?", metavar="CHECKPOINT", help="a checkpoint file or folder")
+    p.add_argument("--model", metavar="SPEC", help="the model (default: a Hugging Face folder's own architecture)")
+    p.add_argument("--checkpoint", metavar="CKPT", help="weights to load")
+    p.add_argument("--input", dest="inputs", action="append", metavar="[NAME=]EXPR",
+                   help="an input as a formula, e.g. 'randn(4, 784)'; repeat for more")
+    p.add_argument("--prompt", metavar="TEXT", help="a text prompt (needs a tokenizer in the checkpoint folder)")
+    p.add_argument("--edits", metavar="EDITS.json", help="an edit log to apply in memory between the two probes")
+    p.add_argument("--top-k", type=int, default=5, metavar="K", help="classes or tokens to list (default 5)")
+    p.add_argument("--generate", type=int, default=0, metavar="N", help="a greedy continuation of N tokens")
+    p.add_argument("--device", default="cpu", help="cpu, cuda:0, mps (default: cpu)")
+    p.add_argument("--json", action="store_true", help="print the probe as JSON")
     _common(p)
 
     p = sub.add_parser("diff", prog="paramedit diff", help="compare two checkpoints tensor by tensor",

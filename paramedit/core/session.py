@@ -46,8 +46,10 @@ from paramedit.core.model.backward_check import BackwardReport, parameter_slots,
 from paramedit.core.model.check_memory import estimate_check
 from paramedit.core.model.devices import move_model, parse_device
 from paramedit.core.model.hf_keys import file_layout
-from paramedit.core.model.inputs import build_inputs
+from paramedit.core.model.inputs import ForwardInputs, build_inputs
 from paramedit.core.model.load_report import LoadReport
+from paramedit.core.model.probe import ProbeResult, probe_model
+from paramedit.core.model.text import TextCodec, greedy_continuation, load_tokenizer
 from paramedit.core.tensor_store import TensorStore
 from paramedit.core.tensor_tree import (
     TensorInfo,
@@ -470,6 +472,41 @@ class Session:
         self.last_backward = report
         self.events.emit("backward_done", report=report)
         return report
+
+    def probe(self, inputs: Any = None, *, top_k: int = 5, input_exprs: list[str] | None = None,
+              prompt: str | None = None, generate: int = 0) -> ProbeResult:
+        """One forward pass in eval mode under no_grad, summarised (top-k classes or tokens with
+        their probabilities, else stats); the model's mode is restored. ``prompt`` needs a
+        tokenizer in the checkpoint folder; ``generate`` adds a greedy continuation of that many
+        tokens. Probe again with ``inputs=result.inputs`` to compare with :meth:`ProbeResult.compare`."""
+        if self.model is None:
+            raise BackwardCheckError("the probe needs a model; this session has only a checkpoint's tensors")
+        codec = self._text_codec()
+        if prompt is not None:
+            if codec is None:
+                raise BackwardCheckError("--prompt needs a tokenizer in the checkpoint folder (tokenizer.json or "
+                                         "tokenizer_config.json, as save_pretrained writes them); give token ids "
+                                         "with --input instead")
+            ids = codec.encode(prompt)
+            inputs = ForwardInputs((), {"input_ids": ids, "attention_mask": torch.ones_like(ids)})
+        elif inputs is None:
+            exprs = input_exprs or (self.input_exprs if self.example_inputs is None else None)
+            inputs = build_inputs(self.model, exprs=exprs, example=self.example_inputs)
+        result = probe_model(self.model, inputs, top_k=top_k, labels=codec.label if codec is not None else None)
+        result.inputs = inputs
+        if generate:
+            ids = inputs.kwargs.get("input_ids") if isinstance(inputs, ForwardInputs) else None
+            if ids is None:
+                raise BackwardCheckError("--generate continues a text: give --prompt, or input_ids=... as --input")
+            tokens = greedy_continuation(self.model, ids, generate)
+            result.generated = [codec.decode(t) if codec is not None else " ".join(map(str, t)) for t in tokens]
+        self.events.emit("probed", result=result)
+        return result
+
+    def _text_codec(self) -> TextCodec | None:
+        if not hasattr(self, "_codec"):
+            self._codec = load_tokenizer(self.checkpoint.path) if self.checkpoint is not None else None
+        return self._codec
 
     def _release_after_forward(self) -> list:
         """For a partial check: once a module whose parameters are all frozen has run forward, let
