@@ -33,7 +33,7 @@ from paramedit.core.editing.edits import WHOLE, Edit, edit_log
 from paramedit.core.editing.history import CommitRecord, History, WriteAtom
 from paramedit.core.editing.identity import IdentityCheck, IdentityRecord, identity_snapshot, verify_identity
 from paramedit.core.editing.region_overlap import overlay
-from paramedit.core.editing.regions import Region, parse_region
+from paramedit.core.editing.regions import Region, parse_region, parse_regions
 from paramedit.core.errors import (
     BackwardCheckError,
     EditError,
@@ -45,6 +45,7 @@ from paramedit.core.events import EventEmitter
 from paramedit.core.model.backward_check import BackwardReport, parameter_slots, run_backward_check
 from paramedit.core.model.check_memory import estimate_check
 from paramedit.core.model.devices import move_model, parse_device
+from paramedit.core.model.heads import HeadLayout, head_layout
 from paramedit.core.model.hf_keys import file_layout
 from paramedit.core.model.inputs import ForwardInputs, build_inputs
 from paramedit.core.model.load_report import LoadReport
@@ -502,6 +503,38 @@ class Session:
             result.generated = [codec.decode(t) if codec is not None else " ".join(map(str, t)) for t in tokens]
         self.events.emit("probed", result=result)
         return result
+
+    def head_layout(self, name: str, *, heads: int | None = None, parts: int = 1) -> HeadLayout:
+        """How a tensor splits into attention heads (from the model's config or modules, else the
+        ``heads`` count given); see :mod:`paramedit.core.model.heads`."""
+        canonical = self.resolve(name)
+        return head_layout(self.model, canonical, tuple(self._store.tensors[canonical].shape), heads=heads, parts=parts)
+
+    def stage_regions(self, target: str, regions: str, value: Any = None, *, op: str = "set",
+                      **fields: Any) -> list[Edit]:
+        """Stage one edit per region of ``regions`` (``;``-separated): committed as one step, logged
+        as one edit each. Nothing is staged if any region or value is bad."""
+        shape = tuple(self.tensor(target).shape)
+        texts = [r.text for r in parse_regions(regions, shape)]
+        edits = [Edit(op, target, text, value=value, **fields) if op == "set" else Edit(op, target, text, **fields)
+                 for text in texts]
+        pending = self._pending_values()
+        for edit in edits:  # every one validated before any is staged
+            pending.append(self._compute(edit, pending))
+        self.staged.extend(edits)
+        self._pending = pending
+        for edit in edits:
+            self.events.emit("staged", edit=edit)
+        return edits
+
+    @property
+    def has_tokenizer(self) -> bool:
+        """Whether the checkpoint folder holds a tokenizer that reads (``probe(prompt=...)``, token
+        labels). The first call loads it; one that cannot be read counts as none (the probe says why)."""
+        try:
+            return self._text_codec() is not None
+        except BackwardCheckError:
+            return False
 
     def _text_codec(self) -> TextCodec | None:
         if not hasattr(self, "_codec"):

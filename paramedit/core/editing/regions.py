@@ -260,3 +260,20 @@ def _is_int(value) -> bool:
     except TypeError:
         return False
     return True
+
+
+def parse_regions(text: str, shape: Sequence[int]) -> list[Region]:
+    """Several regions separated by ``;`` (``[:, 128:192]; [:, 384:448]``), each parsed as
+    :func:`parse_region`; an error names which one is wrong."""
+    parts = [p.strip() for p in text.split(";") if p.strip()]
+    if not parts:
+        raise RegionError("no region given: write one such as [0, :] (several separated by ;)")
+    regions = []
+    for i, part in enumerate(parts, 1):
+        try:
+            regions.append(parse_region(part, shape))
+        except RegionError as exc:
+            if len(parts) == 1:
+                raise
+            raise RegionError(f"region {i} of {len(parts)} ({part}): {exc.message}") from exc
+    return regions

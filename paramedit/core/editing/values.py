@@ -337,8 +337,19 @@ def to_values(value, dtype: torch.dtype, shape: Sequence[int]) -> torch.Tensor:
     if src.dim() == 0:
         return _validate(src, dtype).expand(shape).contiguous()
     if tuple(src.shape) != shape:
-        raise ValueValidationError(f"expected values of shape {list(shape)}, got shape {list(src.shape)}")
+        # As copy_ would: a 3x3 kernel pasted into every input channel of an output channel
+        # ([2, :, :, :], shape 3x3x3) repeats along the leading dimensions it lacks.
+        if src.dim() > len(shape) or not _broadcasts(tuple(src.shape), shape):
+            raise ValueValidationError(f"expected values of shape {list(shape)}, got shape {list(src.shape)} "
+                                       "(a smaller block is repeated only along leading dimensions it lacks)")
+        return _validate(src, dtype).expand(shape).contiguous()
     return _validate(src, dtype)
+
+
+def _broadcasts(src: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    """``src`` fills ``shape`` by repeating along the leading dimensions only (not a size-1 dim of
+    its own: a row pasted over a block is more likely a mistake than an intent)."""
+    return len(src) < len(shape) and src == shape[len(shape) - len(src):]
 
 
 def parse_tsv(text: str) -> list[list[str]]:
