@@ -59,7 +59,8 @@ def test_every_change_rewrites_the_autosave(models_py, linear_ckpt, tmp_path) ->
     assert not auto.path.exists()
 
     s.stage("fc.bias", "[...]", 1.0)
-    assert not auto.path.exists(), "staging is not a change worth a write"
+    # Issue 13: staged edits are autosaved too (a crash no longer loses them), but not as commits.
+    assert load_autosave(auto.path)[1] == []
     s.commit()
     context, edits = load_autosave(auto.path)
     assert [e.to_json() for e in edits] == [{"op": "set", "target": "fc.bias", "index": "[...]", "value": 1.0}]
@@ -76,7 +77,7 @@ def test_every_change_rewrites_the_autosave(models_py, linear_ckpt, tmp_path) ->
     out = s.save(tmp_path / "edited.safetensors")
     context, _ = load_autosave(auto.path)
     assert context["event"] == "saved" and context["saved_to"] == str(out) and context["unsaved"] is False
-    assert auto.writes == 4 and auto.last_error is None
+    assert auto.writes == 5 and auto.last_error is None
 
     auto.close(remove=True)
     assert not auto.path.exists()
@@ -203,3 +204,28 @@ def test_find_autosaves_newest_first_and_only_autosaves(tmp_path) -> None:
     assert find_autosaves(tmp_path / "missing") == []
     with pytest.raises(EditError, match="does not exist"):
         load_autosave(tmp_path / "missing.json")
+
+
+def test_recovery_gives_back_each_commit_as_an_undo_step_and_the_staged_edits(tmp_path):
+    """Issue 13: recovery brought three commits back as one undo step and lost the staged edits."""
+    import torch
+
+    import paramedit
+    from paramedit.core.editing.autosave import EditAutosave, recover_autosave
+
+    torch.save({"w": torch.zeros(4, 4)}, tmp_path / "w.pt")
+    s = paramedit.open_session(None, tmp_path / "w.pt")
+    autosave = EditAutosave(s, tmp_path / "x.paramedit-autosave.json")
+    for i in range(3):
+        s.stage("w", f"[{i}, :]", float(i + 1))
+        s.commit()
+    s.stage("w", "[3, 0]", 9.0)  # staged, not committed: autosaved too
+    fresh = paramedit.open_session(None, tmp_path / "w.pt")
+    recovered = recover_autosave(fresh, autosave.path)
+    assert (recovered.commits, recovered.edits, recovered.staged) == (3, 3, 1)
+    assert "3 commit(s)" in recovered.describe()
+    assert len(fresh.history.records) == 3 and len(fresh.staged) == 1
+    w = fresh.tensor("w")
+    assert [float(w[i, 0]) for i in range(4)] == [1.0, 2.0, 3.0, 0.0]  # the staged one is not written yet
+    fresh.undo()
+    assert float(w[2, 0]) == 0.0 and float(w[1, 0]) == 2.0  # one commit undone, not all three

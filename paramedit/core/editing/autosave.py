@@ -18,12 +18,13 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paramedit.core.checkpoints.saving import write_json
-from paramedit.core.editing.edits import Edit, parse_edit_log
+from paramedit.core.editing.edits import Edit, edit_log, parse_edit_log
 from paramedit.core.errors import EditError, ParameditError
 
 if TYPE_CHECKING:
@@ -34,9 +35,12 @@ __all__ = [
     "AUTOSAVE_SUFFIX",
     "AUTOSAVE_VERSION",
     "EditAutosave",
+    "Recovered",
     "default_autosave_path",
     "find_autosaves",
     "load_autosave",
+    "load_autosave_groups",
+    "recover_autosave",
     "replay_autosave",
 ]
 
@@ -45,7 +49,7 @@ log = logging.getLogger(__name__)
 AUTOSAVE_FORMAT = "paramedit.autosave"
 AUTOSAVE_VERSION = 1
 AUTOSAVE_SUFFIX = ".paramedit-autosave.json"
-EVENTS = ("committed", "undone", "redone", "saved")
+EVENTS = ("committed", "undone", "redone", "saved", "staged", "discarded")
 _MAX_AUTOSAVE_BYTES = 1 << 30
 
 
@@ -115,13 +119,17 @@ class EditAutosave:
     def document(self, event: str = "manual") -> dict[str, Any]:
         """The JSON document written to :attr:`path`."""
         edits = self.session.edit_log()
-        for item in edits["edits"]:
+        # The flat log (what older versions read) plus where each commit ends and the staged
+        # edits, so a recovery gives back as many undo steps as there were, and the staged work.
+        commits = [len(r.edits) for r in self.session.history.records]
+        staged = edit_log(self.session.staged)["edits"]
+        for item in [*edits["edits"], *staged]:
             source = item.get("source")
             if isinstance(source, str) and not Path(source).is_absolute():
                 # The session resolved it against the working folder; a replay may run elsewhere.
                 item["source"] = str(Path(source).expanduser().resolve())
         return {"format": AUTOSAVE_FORMAT, "version": AUTOSAVE_VERSION, "context": self.context(event),
-                "edit_log": edits}  # fmt: skip
+                "edit_log": edits, "commit_sizes": commits, "staged": staged}  # fmt: skip
 
     def write(self, event: str = "manual") -> Path | None:
         """Write the autosave now; returns its path, or None if writing failed (see :attr:`last_error`)."""
@@ -158,6 +166,66 @@ def find_autosaves(folder: str | Path) -> list[Path]:
         return []
 
 
+@dataclass
+class Recovered:
+    """What a recovery gave back."""
+
+    commits: int
+    edits: int
+    staged: int
+
+    def describe(self) -> str:
+        staged = f", and {self.staged} staged edit(s) not yet committed" if self.staged else ""
+        return f"recovered {self.edits} edit(s) as {self.commits} commit(s) you can undo one by one{staged}"
+
+
+def load_autosave_groups(path: str | Path) -> tuple[dict[str, Any], list[list[Edit]], list[Edit]]:
+    """Read an autosave: ``(context, commits as groups of edits, staged edits)``. An autosave
+    written before commit boundaries were kept gives its edits as one commit."""
+    context, edits = load_autosave(path)
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    sizes = data.get("commit_sizes")
+    if not (isinstance(sizes, list) and all(isinstance(n, int) and n > 0 for n in sizes) and sum(sizes) == len(edits)):
+        sizes = [len(edits)] if edits else []
+    groups, start = [], 0
+    for n in sizes:
+        groups.append(edits[start:start + n])
+        start += n
+    staged_raw = data.get("staged") or []
+    staged = parse_edit_log({"format": "paramedit.edits", "version": 1, "edits": staged_raw}) if staged_raw else []
+    return context, groups, staged
+
+
+def recover_autosave(session: Session, path: str | Path, *, check_checkpoint: bool = True) -> Recovered:
+    """Replay an autosave commit by commit (as many undo steps as there were) and stage its staged
+    edits again. All or nothing: if one edit is bad, the session is left as it was."""
+    context, groups, staged = load_autosave_groups(path)
+    _check_same_checkpoint(session, context, path, check_checkpoint)
+    done = 0
+    try:
+        for group in groups:
+            session.apply_edits(group)
+            done += 1
+        for edit in staged:
+            session.stage_edit(edit)
+    except BaseException:
+        session.discard()
+        for _ in range(done):
+            session.undo()
+        raise
+    return Recovered(len(groups), sum(len(g) for g in groups), len(staged))
+
+
+def _check_same_checkpoint(session: Session, context: dict, path: str | Path, check: bool) -> None:
+    if not check:
+        return
+    recorded = context.get("checkpoint")
+    current = str(session.checkpoint.path.resolve()) if session.checkpoint is not None else None
+    if recorded != current:
+        raise EditError(f"the autosave {str(path)!r} was made on checkpoint {recorded!r}, but this session has "
+                        f"{current!r}")
+
+
 def load_autosave(path: str | Path) -> tuple[dict[str, Any], list[Edit]]:
     """Read an autosave: ``(context, edits)``. Raises :class:`EditError` for anything else."""
     path = Path(path)
@@ -186,11 +254,5 @@ def replay_autosave(session: Session, path: str | Path, *, check_checkpoint: boo
     With ``check_checkpoint`` the session must have the checkpoint the autosave was made on.
     """
     context, edits = load_autosave(path)
-    if check_checkpoint:
-        recorded = context.get("checkpoint")
-        current = str(session.checkpoint.path.resolve()) if session.checkpoint is not None else None
-        if recorded != current:
-            raise EditError(
-                f"the autosave {str(path)!r} was made on checkpoint {recorded!r}, but this session has {current!r}"
-            )
+    _check_same_checkpoint(session, context, path, check_checkpoint)
     return session.apply_edits(edits)
