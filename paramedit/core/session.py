@@ -101,6 +101,10 @@ class Session:
         self._check_grads: list[tuple[weakref.ref[torch.Tensor], int]] = []
         self.unsaved = False
         self._identity = self._identity_snapshot()
+        # Tensor version counters as last seen: an in-place change made outside paramedit (a
+        # notebook's optimizer step) moves them; see changed_outside().
+        self._seen_versions = self._versions()
+        self._staged_versions: dict[str, int] = {}
         self._write_lock = threading.RLock()  # every write to a tensor; see _release_after_forward
 
     # ------------------------------------------------------------------ names and tensors
@@ -177,6 +181,8 @@ class Session:
         pending = self._pending_values()
         pending.append(self._compute(edit, pending))
         self.staged.append(edit)
+        name = self.resolve(edit.target)
+        self._staged_versions.setdefault(name, self._store.tensors[name]._version)
         self._pending = pending
         self.events.emit("staged", edit=edit)
         return edit
@@ -184,6 +190,7 @@ class Session:
     def discard(self) -> None:
         """Drop every staged edit."""
         self.staged.clear()
+        self._staged_versions.clear()
         self._pending = []
         self.events.emit("discarded")
 
@@ -269,6 +276,11 @@ class Session:
         """
         if not self.staged:
             return []
+        moved = [n for n, v in self._staged_versions.items() if self._store.tensors[n]._version != v]
+        if moved:
+            raise EditError(f"the values of {', '.join(moved[:5])} changed outside paramedit after the edit was staged "
+                            "(an optimizer step, the notebook): nothing was written. Discard the staged edits and "
+                            "stage them again on the current values.")
         pending = self._pending_values()
         record = CommitRecord(edits=list(self.staged))
         self._verify(list(dict.fromkeys(name for name, _, _ in pending)))  # refuse before writing anything
@@ -292,6 +304,8 @@ class Session:
             raise
         self.history.push(record)
         self._baseline.record(record.atoms)
+        self._saw_own_writes(record.names)
+        self._staged_versions.clear()
         self.staged.clear()
         self._pending = []
         self.unsaved = True
@@ -329,6 +343,10 @@ class Session:
 
     def _after_history(self, record: CommitRecord, event: str) -> None:
         self._baseline.record(record.atoms)
+        self._saw_own_writes(record.names)
+        for name in record.names:  # staged values are recomputed on the values undo/redo wrote
+            if name in self._staged_versions:
+                self._staged_versions[name] = self._store.tensors[name]._version
         self._pending = None  # staged values were computed against other current values
         checks = self._verify(record.names)
         self.unsaved = True
@@ -392,6 +410,25 @@ class Session:
         finally:
             self.staged, self._pending = saved[0], None
 
+    # ------------------------------------------------------------------ changes made elsewhere
+    def _versions(self) -> dict[str, int]:
+        return {n: t._version for n, t in self._store.tensors.items()}
+
+    def _saw_own_writes(self, names: list[str]) -> None:
+        for name in names:
+            self._seen_versions[name] = self._store.tensors[name]._version
+
+    def changed_outside(self) -> set[str]:
+        """Names whose values changed in place outside paramedit since it last looked (a notebook's
+        optimizer step, ``p.data.mul_(0.5)``), from the tensors' version counters: no values are
+        read. Emits "changed_outside" when there are any."""
+        changed = {n for n, t in self._store.tensors.items() if t._version != self._seen_versions.get(n)}
+        if changed:
+            self._seen_versions.update((n, self._store.tensors[n]._version) for n in changed)
+            self._pending = None  # staged values were computed on the old ones
+            self.events.emit("changed_outside", names=changed)
+        return changed
+
     # ------------------------------------------------------------------ device
     def to(self, device: str | torch.device) -> None:
         """Move the model (or the tensors) to ``device``; objects keep their identity."""
@@ -403,6 +440,7 @@ class Session:
         self._store.device = dev
         self._pending = None
         self._identity = self._identity_snapshot()
+        self._seen_versions = self._versions()
         self.events.emit("device_changed", device=str(dev))
 
     # ------------------------------------------------------------------ backward check

@@ -203,3 +203,26 @@ def test_edited_means_differs_from_the_checkpoint_not_touched(models_py, linear_
     s.revert("fc.weight")
     assert s.edited_names() == set()
     assert s.changed_count("fc.weight") == 0
+
+
+def test_changes_made_outside_are_seen_by_version_and_block_a_stale_staged_edit():
+    """Issue 14: an optimizer step in the notebook shows in the window; a staged edit over values
+    that changed underneath is refused before it is written."""
+    model = nn.Linear(3, 2)
+    s = paramedit.open_session(model)
+    assert s.changed_outside() == set()
+    s.stage("weight", "[0, 0]", 5.0)
+    s.commit()
+    assert s.changed_outside() == set()  # our own write is not "outside"
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(torch.randn(4, 3)).sum().backward()
+    s.stage("bias", "[0]", 1.0)
+    opt.step()  # the notebook steps while an edit is staged
+    assert s.changed_outside() == {"weight", "bias"}
+    with pytest.raises(EditError, match="changed outside paramedit after the edit was staged"):
+        s.commit()
+    assert float(model.bias[0]) != 1.0
+    s.discard()
+    s.stage("bias", "[0]", 1.0)
+    s.commit()
+    assert float(model.bias[0]) == 1.0 and opt.param_groups[0]["params"][1] is model.bias
