@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "edit":  # the window on a live model; imports Qt only when called
+        from paramedit.notebook import edit
+
+        return edit
     if name in _CORE_NAMES:
         from paramedit import core
 
@@ -30,7 +34,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_CORE_NAMES])
+    return sorted([*globals(), *_CORE_NAMES, "edit"])
 
 
-__all__ = sorted(_CORE_NAMES)
+__all__ = sorted([*_CORE_NAMES, "edit"])

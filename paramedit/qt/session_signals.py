@@ -13,7 +13,8 @@ from PySide6.QtCore import QObject, Signal
 
 from paramedit.core.session import Session
 
-EVENTS = ("staged", "discarded", "committed", "undone", "redone", "device_changed", "backward_done", "saved")
+EVENTS = ("staged", "discarded", "committed", "undone", "redone", "device_changed", "backward_done", "saved",
+          "changed_outside")
 
 
 class SessionSignals(QObject):
