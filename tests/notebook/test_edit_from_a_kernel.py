@@ -121,7 +121,7 @@ def test_bad_input_is_a_clear_message():
     import paramedit
     from paramedit.core.errors import ParameditError
 
-    with pytest.raises(ParameditError, match="takes an nn.Module or a paramedit Session"):
+    with pytest.raises(ParameditError, match=r"takes an nn\.Module or a paramedit Session"):
         paramedit.edit("model.pt")
     from torch import nn
 
