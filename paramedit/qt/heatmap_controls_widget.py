@@ -39,7 +39,7 @@ class HeatmapControlsWidget(QWidget):
         title_row.setSpacing(8)
         title_row.addWidget(self.mode_label)
         title_row.addWidget(self.title_label, 1)
-        controls = QHBoxLayout()
+        controls = self._controls_row = QHBoxLayout()
         controls.setSpacing(8)
         controls.addStretch(1)
         controls.addWidget(self.mode_combo)
@@ -56,6 +56,13 @@ class HeatmapControlsWidget(QWidget):
         self.mode_combo.currentTextChanged.connect(self.levelsOptionChanged)
         self.clip_check.toggled.connect(self.levelsOptionChanged)
         self.reduction_combo.currentTextChanged.connect(self.reductionChanged)
+
+    def set_compact(self, compact: bool) -> None:
+        """Only the title line (presenting)."""
+        for i in range(self._controls_row.count()):
+            widget = self._controls_row.itemAt(i).widget()
+            if widget is not None:
+                widget.setVisible(not compact)
 
     def set_title(self, title: str) -> None:
         self.title_label.setText(title)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from paramedit.qt.heatmap_data import (
@@ -106,6 +106,21 @@ class HeatmapGraphicsWidget(pg.GraphicsLayoutWidget):
         bars = histogram_image(histogram(finite_sample, lo, hi), bin_colours(cmap))
         self.hist_image.setImage(bars, levels=(0, 255), rect=QRectF(lo, 0.0, hi - lo, 1.0))
         self.hist.setXRange(lo, hi, padding=0.02)
+
+    def set_font(self, font: QFont) -> None:
+        """Tick numbers and axis titles in ``font`` (zoom): the scene does not follow the widget's font."""
+        for item in (self.plot, self.hist, self.cbar):
+            for name in ("left", "top", "right", "bottom"):
+                axis = item.getAxis(name)
+                axis.setTickFont(QFont(font))
+                if axis.label is not None:
+                    axis.label.setFont(QFont(font))
+                    axis.resizeEvent()
+
+    def set_compact(self, compact: bool) -> None:
+        """Without the histogram (presenting: the heatmap takes its height)."""
+        self.hist.setVisible(not compact)
+        self.hist.setMaximumHeight(0 if compact else 78)
 
     def outline(self, rect: QRectF | None) -> None:
         """The selection outline around ``rect`` (tensor index coordinates), or none."""

@@ -30,6 +30,10 @@ class HoverImageItem(pg.ImageItem):
 
     sigHovered = Signal(object)  # QPointF in pixel coordinates, or None on exit
     sigClicked = Signal(object)  # QPointF in pixel coordinates
+    sigDragged = Signal(object, object)  # start, current QPointF of a left drag (when drag_selects)
+
+    #: A left drag selects pixels (reported by sigDragged) instead of panning the view.
+    drag_selects = False
 
     def hoverEvent(self, ev) -> None:
         if ev.isExit():
@@ -45,6 +49,13 @@ class HoverImageItem(pg.ImageItem):
         # cheaper (the data handed to pyqtgraph stays float32 with explicit levels).
         if self.qimage is not None and self.qimage.format() == QImage.Format.Format_Indexed8:
             self.qimage = self.qimage.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+
+    def mouseDragEvent(self, ev) -> None:
+        if not self.drag_selects or ev.button() != Qt.MouseButton.LeftButton:
+            super().mouseDragEvent(ev)  # the view box pans
+            return
+        ev.accept()
+        self.sigDragged.emit(QPointF(ev.buttonDownPos()), QPointF(ev.pos()))
 
     def mouseClickEvent(self, ev) -> None:
         if ev.button() == Qt.MouseButton.LeftButton:

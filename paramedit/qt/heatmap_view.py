@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QLabel,
@@ -109,6 +109,7 @@ class HeatmapView(QWidget):
         g = self._graphics
         self._plot, self._image, self._nan_overlay, self._cbar = g.plot, g.image, g.nan_overlay, g.cbar
         self._sel_items, self._markers = g.sel_items, g.markers
+        g.set_font(self.font())  # explicit, so a zoom changes it (the scene does not follow the widget)
         self._image.sigHovered.connect(self._on_hover)
         self._image.sigClicked.connect(self._on_click)
 
@@ -395,6 +396,16 @@ class HeatmapView(QWidget):
             return
         r, c = self._offset[0] + ij[0] * self._stride[0], self._offset[1] + ij[1] * self._stride[1]
         self._footer.set_hover(f"row {r}, col {c}: {format_value(self._raw[ij])}")
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # zoom: the axes follow the widget's font
+            self._graphics.set_font(self.font())
+
+    def set_compact(self, compact: bool) -> None:
+        """Presenting: no colour or pixel controls and no histogram, so the image takes the height."""
+        self._controls.set_compact(compact)
+        self._graphics.set_compact(compact)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

@@ -25,14 +25,19 @@ from paramedit.qt.job_runner import JobRunner
 from paramedit.qt.load_report_widget import LoadReportWidget
 from paramedit.qt.load_request import LoadRequest
 from paramedit.qt.none_refcount_guard import protect_none
+from paramedit.qt.outputs_panel import OutputsPanel
 from paramedit.qt.parameter_tree_widget import ParameterTreeWidget
+from paramedit.qt.presentation_controller import PresentationController
+from paramedit.qt.probe_controller import ProbeController
+from paramedit.qt.probe_job import locked
 from paramedit.qt.session_signals import SessionSignals
 from paramedit.qt.settings import app_settings
 from paramedit.qt.staged_edits_widget import StagedEditsWidget
 from paramedit.qt.stats_dialog import StatsDialog
 from paramedit.qt.status_info_widget import StatusInfoWidget
 from paramedit.qt.tensor_editor_widget import TensorEditorWidget
-from paramedit.qt.window_actions import build_actions, build_menus, build_toolbar
+from paramedit.qt.window_actions import build_actions, build_menus, build_present_toolbar, build_toolbar
+from paramedit.qt.zoom_controller import ZoomController
 
 protect_none()  # before any window paints: see none_refcount_guard (PySide6 6.12 on Python <= 3.11)
 
@@ -61,6 +66,7 @@ class MainWindow(QMainWindow):
         self._reask_inputs = False
         self.jobs = JobRunner(self)
         self.inputs = BackwardInputController(self, self.settings)
+        self.probes = ProbeController(self)
 
         self.tree = ParameterTreeWidget(self)
         self.editor = TensorEditorWidget(self)
@@ -70,13 +76,19 @@ class MainWindow(QMainWindow):
         self.autosave = AutosaveController(self)
         self.staged_panel = StagedEditsWidget(self.acts.commit, self.acts.discard, self)
         self.backward_panel = BackwardResultsWidget(self)
+        self.outputs_panel = OutputsPanel(self.probes, self.inputs, self.model_key, self.settings, self)
         self.status_info = StatusInfoWidget(self)
         self.bottom_tabs = QTabWidget(self)
         self.analysis = AnalysisController(self.jobs, self.tree, self.editor, self.acts, self.bottom_tabs,
                                            self.settings, self)
         self._build_layout()
         build_menus(self, self.acts)
-        self.addToolBar(build_toolbar(self, self.acts))
+        self.main_toolbar = build_toolbar(self, self.acts)
+        self.addToolBar(self.main_toolbar)
+        self.present_toolbar = build_present_toolbar(self, self.acts)
+        self.addToolBar(self.present_toolbar)
+        self.zoom = ZoomController([self.main_splitter], self.settings, self)
+        self.presentation = PresentationController(self, self.settings)
         # Opaque, so a long message ends cleanly at the device label instead of running beneath it.
         self.status_info.setAutoFillBackground(True)
         self.statusBar().addPermanentWidget(self.status_info)
@@ -86,13 +98,14 @@ class MainWindow(QMainWindow):
         self._memory_timer.timeout.connect(lambda: self.status_info.update_session(self._session))
         self._memory_timer.start()
         self.resize(1400, 900)
-        self._restore_layout()
+        self.presentation.restore()
         self.set_session(session)
 
     # ------------------------------------------------------------------ construction
     def _build_layout(self) -> None:
         self.bottom_tabs.setObjectName("bottomTabs")
         self.bottom_tabs.addTab(self.staged_panel, "Edits")
+        self.bottom_tabs.addTab(self.outputs_panel, "Outputs")
         self.bottom_tabs.addTab(self.backward_panel, "Backward check")
         self.bottom_tabs.addTab(self.analysis.findings_panel, "Findings")
         self.right_splitter = QSplitter(Qt.Orientation.Vertical)
@@ -114,10 +127,11 @@ class MainWindow(QMainWindow):
         self.main_splitter.addWidget(self.tree)
         self.main_splitter.addWidget(right)
         self.main_splitter.setStretchFactor(1, 1)
-        self.main_splitter.setSizes([470, 930])
+        self.main_splitter.setSizes([340, 1060])  # the table then shows ten compact float32 columns at 1400 px
         self.setCentralWidget(self.main_splitter)
 
     def _connect(self) -> None:
+        self.editor.row_image.set_input_shapes(self.probes.used_input_shapes)
         self.tree.tensorSelected.connect(self.editor.show_tensor)
         self.tree.revertRequested.connect(self.revert)
         self.tree.statsRequested.connect(self.show_stats)
@@ -132,22 +146,6 @@ class MainWindow(QMainWindow):
         self.status_info.cancelRequested.connect(self.jobs.cancel)
         self.analysis.statusMessage.connect(self.show_message)
         self.analysis.failed.connect(self.job_failed)
-
-    def _restore_layout(self) -> None:
-        s = self.settings
-        for key, restore in (("geometry", self.restoreGeometry), ("state", self.restoreState),
-                             ("main_splitter", self.main_splitter.restoreState),
-                             ("right_splitter", self.right_splitter.restoreState)):
-            value = s.value(f"window/{key}")
-            if value is not None:
-                restore(value)
-
-    def _save_layout(self) -> None:
-        s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.setValue("window/main_splitter", self.main_splitter.saveState())
-        s.setValue("window/right_splitter", self.right_splitter.saveState())
 
     # ------------------------------------------------------------------ the session
     @property
@@ -173,10 +171,13 @@ class MainWindow(QMainWindow):
             sig.redone.connect(lambda _r, checks: self._verified("Redo", checks))
             for changed in (sig.committed, sig.undone, sig.redone):
                 changed.connect(self._weights_changed)
+            sig.changedOutside.connect(self.probes.changed_outside)
             sig.backwardFinished.connect(self._backward_finished)
             sig.deviceChanged.connect(self._device_changed)
             sig.saved.connect(lambda path: self.show_message(f"saved {path}"))
         self.autosave.attach(session, request)
+        self.outputs_panel.set_session(session)
+        self.probes.attach(session)
         self.tree.set_session(session)
         self.editor.set_session(session)
         self.analysis.attach(session)
@@ -198,13 +199,15 @@ class MainWindow(QMainWindow):
         self.update_title()
 
     def _weights_changed(self, record: object, _checks: list) -> None:
+        self.probes.weights_changed()
         self.backward_panel.mark_stale()  # the last check's gradients belong to the old weights
         self.tree.tree_model.mark_backward_stale()
         self.analysis.weights_changed(record)
 
     def _verified(self, what: str, checks: list) -> None:
         self.staged_panel.show_verification(what, checks)
-        self.bottom_tabs.setCurrentWidget(self.staged_panel)
+        if self.bottom_tabs.currentWidget() is not self.outputs_panel:  # watching the outputs change: stay
+            self.bottom_tabs.setCurrentWidget(self.staged_panel)
         ok = all(c.ok for c in checks)
         names = ", ".join(c.name for c in checks)
         self.show_message(f"{what}: {names} written in place — same object, same storage"
@@ -289,8 +292,9 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.analysis.attach(None)  # no scan starts after this
+        self.probes.stop()
         self.jobs.cancel()
-        self._save_layout()
+        self.presentation.save()
         if self._signals is not None:
             self._signals.detach()
         self.autosave.detach(clean=True)  # the user saved or chose to discard
@@ -368,7 +372,8 @@ class MainWindow(QMainWindow):
             self._device_changed()
             self.job_failed(f"Could not move the model to {device}", exc)
 
-        self.jobs.run(f"Moving the model to {device}", s.to, device, on_result=lambda _r: None, on_error=failed)
+        self.jobs.run(f"Moving the model to {device}", locked, self.probes.lock, s.to, device,
+                      on_result=lambda _r: None, on_error=failed)
 
     def run_backward(self, *, ask: bool = False) -> None:
         """Run core's backward check in a worker; ask for an input when the model gives none
@@ -381,8 +386,7 @@ class MainWindow(QMainWindow):
                 "the backward check needs a model; this session has only a checkpoint's tensors. "
                 "Open it with a model (File > Open Model…) to run it."))
             return
-        key = model_key(s, self.request.model if self.request is not None else None,
-                        self.request.model_kwargs if self.request is not None else None)
+        key = self.model_key()
         choice = self.inputs.choose(s, key, ask=ask or self._reask_inputs)
         if not choice.go:
             return
@@ -392,8 +396,14 @@ class MainWindow(QMainWindow):
             self._reask_inputs = s.example_inputs is None
             self.job_failed("Backward check failed", exc)
 
-        self.jobs.run("Running the backward check", _backward, s, choice.exprs, on_error=failed,
+        self.jobs.run("Running the backward check", locked, self.probes.lock, _backward, s, choice.exprs,
+                      on_error=failed,
                       on_result=lambda _r: self.inputs.worked(key, choice.exprs if choice.asked else None))
+
+    def model_key(self) -> str:
+        """What the inputs given for this model are remembered under (its spec, else its class)."""
+        r, s = self.request, self._session
+        return model_key(s, r.model if r else None, r.model_kwargs if r else None) if s is not None else ""
 
     def _backward_finished(self, report: BackwardReport) -> None:
         self.tree.tree_model.set_backward_report(report)

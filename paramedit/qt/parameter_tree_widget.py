@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -20,8 +20,8 @@ from paramedit.core.session import Session
 from paramedit.qt.parameter_filter_proxy_model import ParameterFilterProxyModel
 from paramedit.qt.parameter_tree_model import COMPARE_COLUMNS, SORT_ROLE, ParameterTreeModel
 
-#: Most of the tree's width the name column takes when a session opens.
-NAME_SHARE = 0.42
+#: Most of the tree's width the name column takes when even that cuts its names.
+NAME_SHARE = 0.8
 
 
 class ParameterTreeWidget(QWidget):
@@ -59,8 +59,8 @@ class ParameterTreeWidget(QWidget):
         header = self.view.header()
         # Shape, dtype, device and kind take their contents' width (Qt measures only the rows on
         # screen, so this stays cheap for many tensors). The name column is the user's to resize:
-        # it starts at its contents' width but at most NAME_SHARE of the view, so one long module
-        # name cannot push the kind and device columns out of sight (long names are elided).
+        # it takes its contents' width, so no name is cut while the pane has room (the other
+        # columns scroll); only in a pane narrower than a name is it cut, at NAME_SHARE.
         header.setStretchLastSection(True)
         # Qt measures up to 1000 rows by default, on every layout: a 7B model's 450 rows cost
         # ~1.5 s before the first paint. 0 measures the rows on screen only.
@@ -68,6 +68,10 @@ class ParameterTreeWidget(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         self.show_comparison(None)
+        # Marks (bold edited names, icons) widen names: fit the column again once they are drawn.
+        self._fit_timer = QTimer(self, singleShot=True, interval=0)
+        self._fit_timer.timeout.connect(self.fit_name_column)
+        self.tree_model.dataChanged.connect(self._marks_changed)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 0, 6)
@@ -110,11 +114,24 @@ class ParameterTreeWidget(QWidget):
         self.view.sortByColumn(column, order)
 
     def fit_name_column(self) -> None:
-        """Size the name column to its contents, but to at most NAME_SHARE of the view's width."""
+        """Size the name column to its contents (at most NAME_SHARE of a view too narrow for them)."""
         self.view.resizeColumnToContents(0)
         cap = int(self.view.viewport().width() * NAME_SHARE)
         if cap > 80 and self.view.header().sectionSize(0) > cap:
             self.view.header().resizeSection(0, cap)
+
+    def _marks_changed(self, *_args: object) -> None:
+        self._fit_timer.start()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # zoom: names got wider or narrower
+            QTimer.singleShot(0, self, self.fit_name_column)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.fit_name_column()  # a pane that grew has room for the names it had to cut
 
     def current_name(self) -> str | None:
         return self.tree_model.name_for_index(self.proxy.mapToSource(self.view.currentIndex()))

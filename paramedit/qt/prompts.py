@@ -22,6 +22,7 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QPushButton, QWidget
 
+from paramedit.qt.image_input import IMAGE_FILTER
 from paramedit.qt.load_request import LoadRequest
 from paramedit.qt.open_model_dialog import CHECKPOINT_FILTER, OpenModelDialog
 from paramedit.qt.selection_edit_dialog import SelectionEdit, SelectionEditDialog
@@ -217,8 +218,8 @@ def input_expressions_dialog(parent: QWidget | None, text: str, source: str = ""
     dialog.setWindowTitle("Example input")
     where = f"\n\nPre-filled — {source}." if source else ""
     dialog.setLabelText(
-        "The backward check needs the model's forward inputs. Give them as expressions separated by ';',\n"
-        "a keyword argument of forward as name=EXPR:   randn(2, 5)   or\n"
+        "The backward check and the outputs run the model on its forward inputs. Give them as expressions\n"
+        "separated by ';', a keyword argument of forward as name=EXPR:   randn(2, 5)   or\n"
         "input_ids=randint(1000, (1, 16)); attention_mask=int(ones(1, 16))" + where)
     dialog.setTextValue(text)
     dialog.setInputMode(QInputDialog.InputMode.TextInput)
@@ -242,6 +243,13 @@ def ask_input_expressions(parent: QWidget | None, text: str, source: str = "") -
 @_unattended(None, _no_one("a checkpoint to open"))
 def ask_open_checkpoint(parent: QWidget | None, folder: str) -> str | None:
     path, _ = QFileDialog.getOpenFileName(parent, "Open checkpoint", folder, CHECKPOINT_FILTER)
+    return path or None
+
+
+@_unattended(None, _no_one("an image file to give the model"))
+def ask_image_file(parent: QWidget | None, folder: str) -> str | None:
+    """An image file (PNG, JPEG, ...) to run the model on, or None when cancelled."""
+    path, _ = QFileDialog.getOpenFileName(parent, "Run the model on an image", folder, IMAGE_FILTER)
     return path or None
 
 

@@ -28,6 +28,7 @@ class SessionSignals(QObject):
     deviceChanged = Signal(str)
     backwardFinished = Signal(object)  # BackwardReport
     saved = Signal(str)
+    changedOutside = Signal(object)  # set of tensor names a notebook (or other code) changed in place
     #: Anything that changes what a view of the tensors shows: values, staged state, device.
     valuesChanged = Signal()
 
@@ -66,4 +67,6 @@ class SessionSignals(QObject):
         elif event == "saved":
             self.saved.emit(str(payload.get("path", "")))
             return
+        elif event == "changed_outside":
+            self.changedOutside.emit(set(payload.get("names", ())))
         self.valuesChanged.emit()

@@ -11,10 +11,10 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QHBoxLayout, QSpinBox, QToolButton, QWidget
 
 from paramedit.qt.heatmap_feeder import HeatmapSource
-from paramedit.qt.number_format import NumberFormat
+from paramedit.qt.number_format import DEFAULT_FORMAT, NumberFormat
 
 #: What the format button says for each style.
-SHORT_FORMAT_NAMES = {NumberFormat.STORED: "Stored", NumberFormat.GENERAL: "6 digits",
+SHORT_FORMAT_NAMES = {NumberFormat.COMPACT: "Compact", NumberFormat.STORED: "Stored", NumberFormat.GENERAL: "6 digits",
                       NumberFormat.FIXED: "Fixed", NumberFormat.SCIENTIFIC: "Scientific"}
 
 
@@ -46,6 +46,9 @@ class TableOptionsWidget(QWidget):
         self.reference_action = _toggle(self, "Show reference A", "showReferenceAction", "Show A",
                                         "Show the reference checkpoint's values (A) in the table and heatmap "
                                         "instead of the model's (B), on the same colour scale")
+        self.image_action = _toggle(self, "View Row as Image", "rowImageAction", "Image",
+                                    "Show the current row (or column) as an image, e.g. a 784-long row as 28×28; "
+                                    "click a pixel to go to its cell, drag over pixels and Fill (Ctrl+F) them")
         self.source_group = QActionGroup(self)
         self.source_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
         for action in (self.gradient_action, self.difference_action, self.reference_action):
@@ -56,10 +59,10 @@ class TableOptionsWidget(QWidget):
         self.format_actions: dict[NumberFormat, QAction] = {}
         for style in NumberFormat:
             action = QAction(style.value, self.format_group, checkable=True)
-            action.setChecked(style is NumberFormat.STORED)
+            action.setChecked(style is DEFAULT_FORMAT)
             self.format_actions[style] = action
         self.format_group.triggered.connect(self._format_triggered)
-        self.style = NumberFormat.STORED
+        self.style = DEFAULT_FORMAT
 
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
@@ -76,7 +79,7 @@ class TableOptionsWidget(QWidget):
         self.decimals_spin.valueChanged.connect(self._decimals_changed)
         row.addWidget(fmt)
         row.addWidget(self.decimals_spin)
-        for action in (self.colour_action, self.edited_action, self.gradient_action):
+        for action in (self.colour_action, self.edited_action, self.gradient_action, self.image_action):
             button = QToolButton(objectName="tableToggle")
             button.setDefaultAction(action)  # shows the action's short iconText
             row.addWidget(button)
@@ -84,7 +87,7 @@ class TableOptionsWidget(QWidget):
         self.setStyleSheet("QToolButton#tableToggle:checked { background: palette(highlight); "
                            "color: palette(highlighted-text); border-radius: 3px; }"
                            "QToolButton#numberFormatButton::menu-indicator { image: none; width: 0; }")
-        self._show_number_format(NumberFormat.STORED)
+        self._show_number_format(DEFAULT_FORMAT)
         self.set_comparing(False)
 
     @property
@@ -96,6 +99,10 @@ class TableOptionsWidget(QWidget):
         self.style = style
         self._show_number_format(style)
         self.formatChanged.emit(style, self.decimals_spin.value())
+
+    def set_compact(self, compact: bool) -> None:
+        """Presenting: without the decimals box, so the row fits a narrow editor."""
+        self.decimals_spin.setVisible(not compact)
 
     def set_comparing(self, on: bool) -> None:
         """B − A and A are there to choose only while a comparison is on."""

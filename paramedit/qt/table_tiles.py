@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PySide6.QtGui import QBrush, QColor
 
-from paramedit.qt.number_format import NumberFormat, edit_text, format_number
+from paramedit.qt.number_format import NumberFormat, compact_text, edit_text, format_number
 
 __all__ = ["Tile", "compare_text", "diverging_brushes", "format_block", "to_numpy"]
 
@@ -71,8 +71,9 @@ def format_block(values: np.ndarray, dtype: torch.dtype, style: NumberFormat, de
         elif not dtype.is_floating_point:
             fmt = str
         else:
-            fmt = {NumberFormat.GENERAL: "{:.6g}", NumberFormat.FIXED: f"{{:.{decimals}f}}",
-                   NumberFormat.SCIENTIFIC: f"{{:.{decimals}e}}"}.get(style, "{!r}").format
+            fmt = {NumberFormat.GENERAL: "{:.6g}".format, NumberFormat.FIXED: f"{{:.{decimals}f}}".format,
+                   NumberFormat.SCIENTIFIC: f"{{:.{decimals}e}}".format,
+                   NumberFormat.COMPACT: compact_text}.get(style, repr)
         texts = np.fromiter((fmt(v) for v in flat.tolist()), dtype=object, count=flat.size)
     if dtype.is_floating_point:
         bad = ~np.isfinite(flat)

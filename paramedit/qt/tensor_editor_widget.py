@@ -28,6 +28,7 @@ from paramedit.qt.finding_locations import slice_target
 from paramedit.qt.heatmap_feeder import HeatmapFeeder, HeatmapSource
 from paramedit.qt.heatmap_view import HeatmapView
 from paramedit.qt.number_format import NumberFormat
+from paramedit.qt.row_image_view import RowImageView
 from paramedit.qt.selection_edit_dialog import SelectionEdit
 from paramedit.qt.slice_controls_widget import SliceControlsWidget
 from paramedit.qt.table_options_widget import TableOptionsWidget
@@ -68,6 +69,7 @@ class TensorEditorWidget(QWidget):
         self.table.pasteRequested.connect(self.paste)
         self.table.selectionRectChanged.connect(self._selection_changed)
         self.heatmap.cellClicked.connect(self.table.select_cell)
+        self.row_image = RowImageView(self.model, self.table, self)
 
         self.options = TableOptionsWidget(self)
         o = self.options  # its actions are the window's too (View menu, compare bar)
@@ -77,14 +79,20 @@ class TensorEditorWidget(QWidget):
         self.colour_action.toggled.connect(self.model.set_colour_values)
         self.edited_action.toggled.connect(self.model.set_show_edited)
         o.formatChanged.connect(self.model.set_number_format)
+        o.formatChanged.connect(self._format_changed)
         o.sourceChanged.connect(self._source_changed)
+        self.image_action = o.image_action
+        self.image_action.toggled.connect(self._image_toggled)
+        self.picture_stack = QStackedWidget(self)  # the heatmap, or the current row as an image
+        self.picture_stack.addWidget(self.heatmap)
+        self.picture_stack.addWidget(self.row_image)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("tableHeatmapSplitter")
         self.splitter.addWidget(self.table)
-        self.splitter.addWidget(self.heatmap)
+        self.splitter.addWidget(self.picture_stack)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        self.splitter.setSizes([550, 440])
+        self.splitter.setSizes([620, 400])
         self.splitter.setChildrenCollapsible(False)
 
         editor = QWidget()
@@ -115,6 +123,14 @@ class TensorEditorWidget(QWidget):
     # ------------------------------------------------------------------ options
     def set_number_format(self, style: NumberFormat) -> None:
         self.options.set_number_format(style)
+
+    def _format_changed(self, _style: NumberFormat, _decimals: int) -> None:
+        self.table.fit_columns()
+
+    def _image_toggled(self, on: bool) -> None:
+        self.picture_stack.setCurrentWidget(self.row_image if on else self.heatmap)
+        if on:
+            self.row_image.refresh()
 
     def _source_changed(self, source: HeatmapSource) -> None:
         self.feeder.source = source
@@ -158,6 +174,8 @@ class TensorEditorWidget(QWidget):
         self.table.scrollToTop()
         self._update_header()
         self.refresh_heatmap_now()
+        if self.image_action.isChecked():
+            self.row_image.refresh()
 
     def _apply_slice(self, *, reset: bool = False, name: str | None = None) -> None:
         sc = self.slice_controls
@@ -184,6 +202,8 @@ class TensorEditorWidget(QWidget):
             self.statusMessage.emit(exc.message)
         self._update_header()
         self._heatmap_timer.start()
+        if self.image_action.isChecked():
+            self.row_image.refresh()
 
     def set_backward_available(self, available: bool) -> None:
         self.gradient_action.setEnabled(available)
@@ -316,7 +336,10 @@ class TensorEditorWidget(QWidget):
         self.table.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def edit_selection(self, mode: str) -> bool:
-        """Fill / Formula / Init / Copy over the selection's rectangle (a dialog asks for the details)."""
+        """Fill / Formula / Init / Copy over the selection's rectangle (a dialog asks for the details),
+        or over the pixels selected in the row shown as an image."""
+        if self.image_action.isChecked() and self.row_image.pixel_selection is not None:
+            return self._edit_pixels(mode)
         rect = self._selection()
         if rect is None or self.model.info is None or self._session is None:
             return False
@@ -326,6 +349,28 @@ class TensorEditorWidget(QWidget):
         return prompts.ask_selection_edit(self, f"{self.model.name}{region}", self.model.info.dtype,
                                           lambda edit: self.stage_selection_edit(edit, region), mode,
                                           tensor_name=self.model.name, folder=folder)
+
+    def _edit_pixels(self, mode: str) -> bool:
+        if self._session is None or self.model.info is None or mode == "copy":
+            self.statusMessage.emit("copy works on a table selection, not on pixels of an image")
+            return False
+        regions = "; ".join(self.row_image.regions())
+        return prompts.ask_selection_edit(self, self.row_image.describe_selection(), self.model.info.dtype,
+                                          lambda edit: self.stage_pixels_edit(edit, regions), mode,
+                                          tensor_name=self.model.name)
+
+    def stage_pixels_edit(self, edit: SelectionEdit, regions: str) -> None:
+        """Stage a fill/formula/init over ``regions`` (one per image row), all or none (raises ParameditError)."""
+        assert self._session is not None
+        name = self.model.name
+        if edit.op == "fill":
+            self._session.stage_regions(name, regions, edit.value)
+        elif edit.op == "formula":
+            self._session.stage_regions(name, regions, op="formula", expr=edit.expr or "", seed=edit.seed)
+        else:
+            self._session.stage_regions(name, regions, op="init", method=edit.method or "", args=edit.args,
+                                        seed=edit.seed)
+        self.statusMessage.emit(f"staged {edit.op} of {name}{regions}")
 
     def stage_selection_edit(self, edit: SelectionEdit, region: str) -> None:
         """Stage a fill/formula/init/copy over ``region`` of the shown tensor (raises ParameditError)."""

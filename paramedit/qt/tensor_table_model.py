@@ -29,7 +29,7 @@ from paramedit.core.editing.values import check_scalar, parse_number
 from paramedit.core.errors import ParameditError
 from paramedit.core.session import Session
 from paramedit.core.tensor_tree import TensorInfo
-from paramedit.qt.number_format import NumberFormat, edit_text, format_number
+from paramedit.qt.number_format import DEFAULT_FORMAT, NumberFormat, edit_text, format_number, widest_text
 from paramedit.qt.table_tiles import Tile, compare_text, diverging_brushes, format_block, to_numpy
 
 # A tile is a little more than a screenful of rows by a few screens of columns: small enough that
@@ -68,7 +68,7 @@ class TensorTableModel(QAbstractTableModel):
         self._fixed: dict[int, int] = {}
         self._rows = self._cols = 0
         self._tiles: OrderedDict[tuple[int, int], Tile] = OrderedDict()
-        self.style = NumberFormat.STORED
+        self.style = DEFAULT_FORMAT
         self.decimals = 4
         self.colour_values = False
         self.show_edited = False
@@ -208,6 +208,10 @@ class TensorTableModel(QAbstractTableModel):
         self._refresh_scale()
         if self._rows and self._cols:
             self.dataChanged.emit(self.index(0, 0), self.index(self._rows - 1, self._cols - 1))
+
+    def widest_text(self) -> str:
+        """A text as wide as the widest cell usually is in the format in use (sizes the columns)."""
+        return widest_text(self._info.dtype, self.style, self.decimals) if self._info is not None else "0"
 
     def set_number_format(self, style: NumberFormat, decimals: int | None = None) -> None:
         self.style = style

@@ -93,17 +93,33 @@ class TensorTableView(QTableView):
             # Fixed sizes: computing sizes from contents would visit every row of a huge tensor.
             header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
             header.setHighlightSections(True)
-        # Wide enough for a float32's shortest exact text, e.g. -0.00089557766.
-        self.horizontalHeader().setDefaultSectionSize(self.fontMetrics().horizontalAdvance("-0.000895577660") + 10)
-        self.horizontalHeader().setMinimumSectionSize(40)
-        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.horizontalHeader().setMinimumSectionSize(24)
         self.verticalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.fit_columns()
 
     def setModel(self, model: QObject | None) -> None:  # type: ignore[override]
         super().setModel(model)
         if self.selectionModel() is not None:
             # A bound method, not a lambda holding self: that would keep the view alive until exit.
             self.selectionModel().selectionChanged.connect(self._emit_selection_rect)
+        if isinstance(model, TensorTableModel):
+            model.modelReset.connect(self.fit_columns)
+
+    def fit_columns(self) -> None:
+        """Columns as wide as the number format in use needs (compact: many columns; stored: every
+        digit), rows as tall as the font: after a new tensor, format or zoom."""
+        model = self.table_model()
+        text = model.widest_text() if model is not None else "-0.000895577660"
+        fm = self.fontMetrics()
+        header = self.horizontalHeader()
+        width = max(fm.horizontalAdvance(text), fm.horizontalAdvance("0" * len(str(max(0, header.count() - 1))))) + 8
+        header.setDefaultSectionSize(width)
+        self.verticalHeader().setDefaultSectionSize(fm.height() + 8)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # zoom
+            self.fit_columns()
 
     def _emit_selection_rect(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self.selectionRectChanged.emit(self.selection_rect())

@@ -46,6 +46,10 @@ class WindowActions:
     clear_compare: QAction
     show_report: QAction
     about: QAction
+    zoom_in: QAction
+    zoom_out: QAction
+    zoom_reset: QAction
+    present: QAction
     recent_menu: QMenu
     device_combo: QComboBox
 
@@ -80,7 +84,7 @@ def build_actions(w: MainWindow) -> WindowActions:
     combo.setToolTip("Where the model lives; changing it moves the model (parameters keep their identity)")
     for device in available_devices():
         combo.addItem(device_label(device), device)
-    return WindowActions(
+    actions = WindowActions(
         open_model=_action(w, "Open &Model…", "openModelAction", lambda: w.files.open_model_dialog(), key.Open, sp.SP_DialogOpenButton,
                            "Open a model file (file.py:NAME) with an optional checkpoint"),
         open_checkpoint=_action(w, "Open &Checkpoint…", "openCheckpointAction", lambda: w.files.open_checkpoint_dialog(),
@@ -130,9 +134,22 @@ def build_actions(w: MainWindow) -> WindowActions:
                               tip="Stop comparing: hide the change columns and the difference view"),
         show_report=_action(w, "Show &Load Report", "showReportAction", w.show_load_report),
         about=_action(w, "&About paramedit", "aboutAction", w.about),
+        zoom_in=_action(w, "Zoom &In", "zoomInAction", lambda: w.zoom.zoom_in(), "Ctrl+=",
+                        tip="Larger text in the tree, table, heatmap and outputs (Ctrl+=)"),
+        zoom_out=_action(w, "Zoom &Out", "zoomOutAction", lambda: w.zoom.zoom_out(), "Ctrl+-",
+                         tip="Smaller text in the tree, table, heatmap and outputs (Ctrl+-)"),
+        zoom_reset=_action(w, "&Actual Size", "zoomResetAction", lambda: w.zoom.reset(), "Ctrl+0"),
+        present=_action(w, "&Presentation Layout", "presentAction", lambda: w.presentation.toggle(), "F11",
+                        tip="A layout for a projector: the heatmap and the outputs take the space, the toolbar "
+                        "keeps what a demonstration needs (F11)"),
         recent_menu=QMenu("Open &Recent", w),
         device_combo=combo,
     )
+    actions.zoom_in.setShortcuts([QKeySequence("Ctrl+="), QKeySequence("Ctrl++")])
+    actions.present.setCheckable(True)
+    # The shortcuts work whichever toolbar or menu is shown (a hidden toolbar's actions do not fire).
+    w.addActions([actions.zoom_in, actions.zoom_out, actions.zoom_reset, actions.present])
+    return actions
 
 
 def build_menus(w: MainWindow, a: WindowActions) -> None:
@@ -179,6 +196,10 @@ def build_menus(w: MainWindow, a: WindowActions) -> None:
     view.addAction(w.editor.edited_action)
     number = view.addMenu("&Number Format")
     number.addActions(list(w.editor.format_actions.values()))
+    view.addSeparator()
+    view.addActions([a.zoom_in, a.zoom_out, a.zoom_reset])
+    view.addSeparator()
+    view.addAction(a.present)
 
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(a.about)
@@ -208,4 +229,26 @@ def build_toolbar(w: MainWindow, a: WindowActions) -> QToolBar:
     label = QLabel("Device: ")
     bar.addWidget(label)
     bar.addWidget(a.device_combo)
+    return bar
+
+
+def build_present_toolbar(w: MainWindow, a: WindowActions) -> QToolBar:
+    """The presentation layout's toolbar: only what a live demonstration uses."""
+    bar = QToolBar("Presentation", w)
+    bar.setObjectName("presentToolBar")
+    bar.setMovable(False)
+    bar.setIconSize(QSize(18, 18))
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    a.fill.setIconText("Fill")
+    a.zoom_out.setIconText("A−")
+    a.zoom_in.setIconText("A+")
+    a.present.setIconText("Exit presentation")
+    bar.addActions([a.fill, a.commit, a.undo, a.redo])
+    bar.addSeparator()
+    bar.addActions([a.zoom_out, a.zoom_in])
+    spacer = QWidget()
+    spacer.setSizePolicy(spacer.sizePolicy().Policy.Expanding, spacer.sizePolicy().Policy.Preferred)
+    bar.addWidget(spacer)
+    bar.addAction(a.present)
+    bar.setVisible(False)
     return bar

@@ -12,7 +12,7 @@ import paramedit
 from paramedit.core.analysis.checkpoint_compare import CompareReport
 from paramedit.qt import prompts
 from paramedit.qt.parameter_tree_model import COMPARE_COLUMNS, NAME_ROLE, SORT_ROLE
-from tests.qt.window_helpers import action, select_tensor, table_text
+from tests.qt.window_helpers import action, cell_edit_text, select_tensor, table_text
 
 CHANGED = 1.5  # written into 0.weight[1, 2]
 
@@ -94,7 +94,7 @@ def test_the_a_b_toggle_shows_a_on_the_same_scale_and_read_only(compared, qtbot)
     editor.reference_action.setChecked(True)
     assert np.allclose(heat.image_item().image, a["0.weight"].numpy())
     assert heat.levels() == pytest.approx(b_levels)  # one scale for A and B
-    assert float(table_text(window, 1, 2)) == pytest.approx(float(a["0.weight"][1, 2]))
+    assert float(cell_edit_text(window, 1, 2)) == pytest.approx(float(a["0.weight"][1, 2]))
     assert not editor.model.flags(editor.model.index(1, 2)) & Qt.ItemFlag.ItemIsEditable
     assert "showing A" in editor.header.text()
     editor.reference_action.setChecked(False)

@@ -7,6 +7,7 @@ import torch
 from PySide6.QtCore import Qt
 
 import paramedit
+from paramedit.qt.number_format import compact_text
 from paramedit.qt.parameter_filter_proxy_model import ParameterFilterProxyModel, name_matches
 from paramedit.qt.parameter_tree_model import NAME_ROLE, ParameterTreeModel
 from paramedit.qt.tensor_table_model import MAX_TILES, TensorTableModel
@@ -61,7 +62,9 @@ def test_table_model_passes_the_model_tester(qapp, qtmodeltester, demo_session):
         qtmodeltester.check(model)
     model.set_tensor(demo_session, "mix.weight", row_dim=0, col_dim=2, fixed={1: 4})
     model.ensure_cells(0, 100, 0, 100)
-    assert model.data(model.index(3, 1)) == str(demo_session.tensor("mix.weight")[3, 4, 1].detach().numpy())
+    value = demo_session.tensor("mix.weight")[3, 4, 1].detach()
+    assert model.data(model.index(3, 1), Qt.ItemDataRole.EditRole) == str(value.numpy())  # every digit to edit
+    assert model.data(model.index(3, 1)) == compact_text(float(value))  # a compact display (issue 12)
     qtmodeltester.check(model)
 
 
@@ -94,7 +97,7 @@ def test_big_embedding_costs_only_its_visible_cells(make_window, qtbot, monkeypa
     visible = max(visible_rows, 1) * max(visible_cols, 1)
     assert 0 < calls["n"] < 60 * visible  # a few roles per cell per paint, never per cell of the tensor
     assert model.cached_tiles() <= MAX_TILES
-    assert original(model, last) == str(net.weight[50256, 0].detach().numpy())
+    assert original(model, last, Qt.ItemDataRole.EditRole) == str(net.weight[50256, 0].detach().numpy())
 
 
 def test_big_embedding_heatmap_reads_a_sample_about_the_plot_size(make_window, qtbot, monkeypatch):

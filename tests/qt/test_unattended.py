@@ -42,6 +42,7 @@ PROMPT_ARGS = {
     "ask_run_model_file": (None, "/tmp/model.py"),
     "ask_input_expressions": (None, "randn(2, 5)", "an example"),
     "ask_open_checkpoint": (None, "/tmp"),
+    "ask_image_file": (None, "/tmp"),
     "ask_open_checkpoint_folder": (None, "/tmp"),
     "ask_compare_checkpoint": (None, "/tmp"),
     "ask_save_path": (None, "/tmp", "x.safetensors"),

@@ -8,10 +8,12 @@ from PySide6.QtGui import QGuiApplication
 
 from paramedit.core.editing.values import format_tsv
 from paramedit.qt import prompts
+from paramedit.qt.number_format import NumberFormat
 from paramedit.qt.selection_edit_dialog import SelectionEdit
 from paramedit.qt.tensor_table_model import STAGED_BRUSH
 from tests.qt.window_helpers import (
     action,
+    cell_edit_text,
     heatmap_click,
     select_cells,
     select_tensor,
@@ -93,7 +95,7 @@ def test_undo_and_redo_by_action_and_shortcut(window, qtbot):
 
     action(window, "undoAction").trigger()
     assert bias[3].item() == old
-    assert table_text(window, 0, 3) == str(torch.tensor(old).numpy())
+    assert cell_edit_text(window, 0, 3) == str(torch.tensor(old).numpy())
     assert action(window, "redoAction").isEnabled()
 
     window.activateWindow()
@@ -102,7 +104,7 @@ def test_undo_and_redo_by_action_and_shortcut(window, qtbot):
     qtbot.keyClick(window.editor.table, Qt.Key.Key_Z,
                    Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert bias[3].item() == 7.0
-    assert table_text(window, 0, 3) == "7.0"
+    assert cell_edit_text(window, 0, 3) == "7.0" and table_text(window, 0, 3) == "7"
     qtbot.keyClick(window.editor.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert bias[3].item() == old
 
@@ -125,14 +127,14 @@ def test_nd_slice_controls_change_the_table(window, qtbot):
     spin = window.editor.slice_controls.findChild(type(window.editor.decimals_spin), "sliceIndex2")
     spin.setValue(2)
     qtbot.waitUntil(lambda: model.region_text() == "[:, :, 2]", timeout=2000)
-    assert table_text(window, 5, 1) == str(weight[5, 1, 2].detach().numpy())
+    assert cell_edit_text(window, 5, 1) == str(weight[5, 1, 2].detach().numpy())
 
     col_combo = window.editor.slice_controls.findChild(type(window.acts.device_combo), "sliceColDim")
     col_combo.setCurrentIndex(2)  # rows stay dim 0, columns = dim 2, dim 1 fixed
     qtbot.waitUntil(lambda: model.region_text().startswith("[:, "), timeout=2000)
     assert (model.rowCount(), model.columnCount()) == (16, 3)
     fixed = window.editor.slice_controls.fixed()[1]
-    assert table_text(window, 7, 2) == str(weight[7, fixed, 2].detach().numpy())
+    assert cell_edit_text(window, 7, 2) == str(weight[7, fixed, 2].detach().numpy())
 
     type_into_cell(window, qtbot, 7, 2, "1.25")
     assert window.session.staged[-1].index == f"[7, {fixed}, 2]"
@@ -240,6 +242,9 @@ def test_bfloat16_shows_the_stored_value(make_window, qtbot):
     window = make_window(paramedit.open_session(net))
     select_tensor(window, qtbot, "weight")
     type_into_cell(window, qtbot, 0, 1, "0.1")
+    assert cell_edit_text(window, 0, 1) == "0.10009765625"  # the editor and tooltip: what is stored
+    assert "0.10009765625" in window.editor.model.data(window.editor.model.index(0, 1), Qt.ItemDataRole.ToolTipRole)
+    window.editor.set_number_format(NumberFormat.STORED)
     assert table_text(window, 0, 1) == "0.10009765625"
 
 

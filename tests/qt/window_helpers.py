@@ -19,9 +19,17 @@ def select_tensor(window: MainWindow, qtbot, name: str) -> None:
 
 
 def table_text(window: MainWindow, row: int, col: int) -> str | None:
+    """What the cell shows (in the number format in use: compact by default)."""
     model = window.editor.model
     window.editor.table.prefetch_visible()
     return model.data(model.index(row, col))
+
+
+def cell_edit_text(window: MainWindow, row: int, col: int) -> str | None:
+    """What the cell's editor starts with: the stored value, every digit."""
+    model = window.editor.model
+    window.editor.table.prefetch_visible()
+    return model.data(model.index(row, col), Qt.ItemDataRole.EditRole)
 
 
 def type_into_cell(window: MainWindow, qtbot, row: int, col: int, text: str) -> None:
