@@ -114,6 +114,33 @@ def case_save(ckpt: str, out_dir: str) -> dict:
     return {key: min(values) for key, values in times.items()}
 
 
+def case_probe(ckpt: str) -> dict:
+    """A probe after a one-cell commit, against a bare ``model(x)`` under no_grad (eval mode)."""
+    import paramedit
+
+    s = paramedit.open_session(SPEC, ckpt)
+    (tokens,) = s.example_inputs
+    model = s.model
+    first = s.probe((tokens,))
+    values = iter(range(1, 1000))
+
+    def ours():
+        s.stage("wte.weight", "[0, 0]", float(next(values)))
+        s.commit()
+        s.probe(first.inputs)
+
+    def bare():
+        model.eval()
+        with torch.no_grad():
+            model(tokens)
+
+    ours_times, base_times = [], []
+    for _ in range(5):
+        base_times.append(best(bare, 1))
+        ours_times.append(best(ours, 1))
+    return {"ours": min(ours_times), "baseline": min(base_times)}
+
+
 def _interleaved(ours, baseline, rounds: int = 3) -> dict:
     """Best of ``rounds`` each, interleaved so both see the same machine state.
 

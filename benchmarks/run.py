@@ -113,6 +113,7 @@ def main() -> int:
         ("save", "save the edited 124M model (.safetensors)", "<= 1.3", 1.3),
         ("scan", "health scan of the 124M model vs isfinite().all() + abs().amax()", "<= 2", 2.0),
         ("diff", "diff of two 124M checkpoints vs (b - a).abs().max()", "<= 1.5", 1.5),
+        ("probe", "one-cell commit + probe vs a bare model(x) under no_grad", "<= 1.2", 1.2),
     ):
         if not want(case):
             continue

@@ -104,7 +104,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             "--allow-missing to check anyway."
         )
     report = session.run_backward(input_exprs=args.inputs, input_shapes=args.input_shapes,
-                                  reduction=args.reduction, train_mode=args.train, only=args.only,
+                                  reduction=args.reduction, train_mode=args.train, only=args.only, loss=args.loss,
                                   check_memory=args.memory_check)
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
@@ -117,7 +117,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                       "NOT FINITE" if not p.finite else "ZERO" if p.zero else "ok")
             norm = f"{p.grad_norm:.4g}" if p.grad_norm is not None else "-"
             print(f"  {p.name:<{width}}  {status:<10} grad norm {norm}")
-        print(f"loss {report.loss:.6g} on {report.device}: {report.verdict()}")
+        print(f"loss {report.loss:.6g} ({report.objective}) on {report.device}: {report.verdict()}")
     if report.zero_grad and report.ok:
         print(f"paramedit check: warning: {len(report.zero_grad)} gradient(s) are exactly zero"
               + (" (--strict: exit 1)" if args.strict else " (--strict makes this exit 1)"), file=sys.stderr)

@@ -192,7 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a standard-normal input of this shape, e.g. 2,5; repeat for more")
     p.add_argument("--device", default="cpu", help="cpu, cuda:0, mps (default: cpu)")
     p.add_argument("--reduction", choices=("sum", "mean"), default="sum",
-                   help="loss = sum (default) or mean of every floating output")
+                   help="with --loss sum/mean: the sum (default) or mean of every floating output")
+    p.add_argument("--loss", default=None, metavar="LOSS",
+                   help="auto (default: next-token cross-entropy for a causal language model given token ids, "
+                        "else the outputs' sum), sum, mean, next-token, or class:K (cross-entropy against class K)")
     p.add_argument("--train", action="store_true", help="run in train mode (buffers are restored afterwards)")
     p.add_argument("--only", action="append", metavar="GLOB",
                    help="check only the parameters matching GLOB (repeatable), e.g. 'model.layers.31.*': the others "

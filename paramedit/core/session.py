@@ -43,6 +43,7 @@ from paramedit.core.errors import (
 )
 from paramedit.core.events import EventEmitter
 from paramedit.core.model.backward_check import BackwardReport, parameter_slots, run_backward_check
+from paramedit.core.model.check_losses import choose_objective
 from paramedit.core.model.check_memory import estimate_check
 from paramedit.core.model.devices import move_model, parse_device
 from paramedit.core.model.heads import HeadLayout, head_layout
@@ -454,13 +455,16 @@ class Session:
         train_mode: bool = False,
         only: list[str] | None = None,
         check_memory: bool = True,
+        loss: str | None = None,
     ) -> BackwardReport:
         """Forward and backward once on the model's device; per-parameter gradient status.
 
         ``only`` (globs) checks the matching parameters alone: the others are frozen for the
         check and restored after, and get no gradient memory. Unless ``check_memory`` is False,
         a check whose gradients and activations would not fit in free memory is refused before
-        it starts, with the estimate and how to narrow it.
+        it starts, with the estimate and how to narrow it. ``loss`` ("auto", "sum", "mean",
+        "next-token", "class:K"): "auto" takes the next-token cross-entropy for a causal language
+        model given token ids, else the sum of the outputs (``reduction``).
         """
         if self.model is None:
             raise BackwardCheckError("the backward check needs a model; this session has only a checkpoint's tensors. "
@@ -489,8 +493,12 @@ class Session:
                 p.requires_grad_(False)  # for this check only: no gradient, no memory for one
             if only:
                 hooks = self._release_after_forward()
+            objective, described = choose_objective(self.model, inputs, loss if loss is not None else
+                                                    (reduction if reduction != "sum" else None))
             report = run_backward_check(self.model, inputs, names=params, slots=self._slots,
-                                        reduction=reduction, train_mode=train_mode, disposable=left)
+                                        reduction=reduction, train_mode=train_mode, disposable=left,
+                                        objective=objective)
+            report.objective = described
         finally:
             for hook in hooks:
                 hook.remove()

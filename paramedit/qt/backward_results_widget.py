@@ -53,6 +53,8 @@ class BackwardResultsWidget(QWidget):
         self._stale = False
 
     def set_report(self, report: BackwardReport | None) -> None:
+        # The previous check's figures stay beside the new ones (issue 12).
+        self._previous, self._current = getattr(self, "_current", None), report
         self.table.setRowCount(0)
         self._stale = False
         if report is None:
@@ -67,8 +69,12 @@ class BackwardResultsWidget(QWidget):
                    "an output the loss ignores.</span>") if zero else ""
         self.verdict.setText(f"<span style='color:{colour}; font-weight:600'>{mark} {escape(report.verdict())}</span>"
                              + explain
-                             + f"<br><span style='color:#666'>loss {report.loss:.6g} ({report.reduction} of the "
-                             f"outputs) on {report.device}</span>"
+                             + f"<br><span style='color:#666'>loss {report.loss:.6g} "
+                             f"({escape(report.objective or report.reduction + ' of the outputs')}) on {report.device}"
+                             + (f"; the check before: loss {self._previous.loss:.6g}, "
+                                f"{len(self._previous.missing_grad)} without a gradient, {len(self._previous.zero_grad)} zero"
+                                if self._previous is not None and self._previous is not report else "")
+                             + "</span>"
                              + "".join(f"<br><span style='color:#666'>note: {escape(n)}</span>" for n in report.notes))
         self.verdict.setProperty("verdictStatus", overall.value)
         self.table.setRowCount(len(report.params))

@@ -331,3 +331,28 @@ def test_bad_inputs_are_refused_before_the_model_is_loaded(tmp_path, capsys):
         del os.environ["PARAMEDIT_TEST_COUNT_FILE"]
     assert code == 2 and "--input 'randn(2, 3'" in err
     assert not count.exists()  # the model was never built
+
+
+def test_a_causal_language_model_is_checked_on_its_next_token_loss(tmp_path, capsys):
+    """Issue 12: a real loss when it can tell; the sum of the outputs otherwise."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50,
+                                                                 n_positions=32))
+    s = paramedit.open_session(model)
+    ids = torch.randint(50, (1, 12))
+    report = s.run_backward(inputs=paramedit.core.model.inputs.ForwardInputs((), {"input_ids": ids}))
+    assert report.objective == "next-token cross-entropy of the input" and report.ok
+    model.eval()  # as the check runs it (dropout off); the check restored the model's mode
+    with torch.no_grad():
+        expected = model(input_ids=ids, labels=ids).loss  # transformers' own shifted cross-entropy
+    assert report.loss == pytest.approx(float(expected), rel=1e-5)
+    classifier = nn.Sequential(nn.Linear(4, 3))
+    s2 = paramedit.open_session(classifier)
+    x = torch.randn(5, 4)
+    r = s2.run_backward(inputs=(x,), loss="class:2")
+    assert r.objective == "cross-entropy against class 2"
+    assert r.loss == pytest.approx(float(nn.functional.cross_entropy(classifier(x), torch.full((5,), 2))), rel=1e-5)
+    assert s2.run_backward(inputs=(x,)).objective == "sum of the outputs"
+    with pytest.raises(paramedit.BackwardCheckError, match="class:7: the output has 3 classes"):
+        s2.run_backward(inputs=(x,), loss="class:7")

@@ -43,7 +43,7 @@ def test_check_json_contract_and_exit_0(models_py, linear_ckpt, capsys):
                         "--input", "randn(2, 5)", "--json"], capsys)
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"loss", "device", "params", "missing_grad", "replaced", "zero_grad", "cause", "not_loaded", "only"}
+    assert set(data) == {"loss", "device", "params", "missing_grad", "replaced", "zero_grad", "cause", "not_loaded", "only", "objective"}
     assert data["missing_grad"] == [] and data["replaced"] == [] and data["device"] == "cpu"
     assert {p["name"] for p in data["params"]} == {"fc.weight", "fc.bias"}
     assert all(set(p) == {"name", "requires_grad", "has_grad", "grad_norm", "finite"} for p in data["params"])

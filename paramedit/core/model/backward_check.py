@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,7 @@ class BackwardReport:
     # ran on their initial values, which says little about the checkpoint.
     not_loaded: list[str] = field(default_factory=list)
     only: list[str] = field(default_factory=list)  # the globs a partial check covered (empty: all)
+    objective: str = ""  # the loss in words ("next-token cross-entropy of the input", "sum of the outputs")
     total_parameters: int = 0  # how many parameters the model has, when ``only`` chose some
 
     @property
@@ -127,6 +128,7 @@ class BackwardReport:
             "cause": list(self.cause),
             "not_loaded": list(self.not_loaded),
             "only": list(self.only),
+            "objective": self.objective or f"{self.reduction} of the outputs",
         }
 
 
@@ -242,6 +244,7 @@ def run_backward_check(
     reduction: str = "sum",
     train_mode: bool = False,
     disposable: Iterable[int] = (),
+    objective: Callable[[Any, Any], torch.Tensor] | None = None,
 ) -> BackwardReport:
     """Run forward and backward once and report, per parameter, whether a finite grad arrived.
 
@@ -287,8 +290,11 @@ def run_backward_check(
                     "the model's output has no tensor that requires grad, so no gradient can flow "
                     f"(output type: {type(out).__name__})"
                 )
-            parts = [(t.real if t.is_complex() else t) for t in tensors]
-            loss = sum((t.sum() if reduction == "sum" else t.mean()) for t in parts)
+            if objective is not None:
+                loss = objective(out, inputs)
+            else:
+                parts = [(t.real if t.is_complex() else t) for t in tensors]
+                loss = sum((t.sum() if reduction == "sum" else t.mean()) for t in parts)
             try:
                 loss.backward()
             except (Exception, SystemExit) as exc:
