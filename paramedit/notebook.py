@@ -1,6 +1,7 @@
 """``paramedit.edit(model)``: the window on a live model, from IPython, Jupyter or a script.
 
-In IPython or Jupyter it turns on IPython's Qt event loop integration when it is off (said once),
+In Jupyter it keeps Qt's events flowing from the kernel's own event loop, and in a terminal IPython
+it turns on IPython's Qt event loop integration when it is off (said once); either way it
 shows the window on that very ``nn.Module`` and returns the session at once: the next cell runs
 while the window stays live, commits in the window are seen by the notebook's ``model`` (same
 objects, same storage; an optimizer keeps holding the same parameters), and in-place changes the
@@ -75,64 +76,62 @@ def _check_binding() -> None:
 
 
 def _enable_ipython_gui(shell: Any) -> None:
+    """Keep Qt's events flowing between cells.
+
+    In a Jupyter kernel, Qt's events are pumped from the kernel's own asyncio loop (at most 15 ms
+    of ``processEvents`` every 20 ms while the kernel is idle). IPython's ``%gui qt`` is not used
+    there: ipykernel's Qt loop (7.4) sleeps in Qt's ``exec`` and, with its subshell threads, a
+    cell's reply queued for the asyncio loop can stay unsent while Qt sleeps, so the notebook
+    waits forever (1 run in 5 to 10 here; the cell had run, its output was there, no reply came).
+    In a terminal IPython, ``%gui qt`` (an input hook) is turned on when it is off.
+    """
     global _said_gui
-    hooks = getattr(shell, "active_eventloop", None)
-    if hooks in ("qt", "qt5", "qt6"):
-        return
-    try:
-        shell.enable_gui("qt")
-    except Exception as exc:  # IPython too old for this PySide6, or no Qt support in this kernel
-        raise ParameditError(f"IPython could not turn on its Qt event loop ({type(exc).__name__}: {exc}); "
-                             "paramedit needs IPython 9 or newer with PySide6 (pip install 'paramedit[notebook]'), "
-                             "or run %gui qt in the notebook first") from exc
-    _watch_missed_messages(shell)
+    if getattr(shell, "active_eventloop", None) in ("qt", "qt5", "qt6"):
+        return  # the user turned it on: theirs to keep
+    if getattr(shell, "kernel", None) is not None:
+        _pump_from_asyncio()
+        how = "pumps Qt's events from the kernel's event loop"
+    else:
+        try:
+            shell.enable_gui("qt")
+        except Exception as exc:  # IPython too old for this PySide6, or no Qt support here
+            raise ParameditError(f"IPython could not turn on its Qt event loop ({type(exc).__name__}: {exc}); "
+                                 "paramedit needs IPython 9 or newer with PySide6 (pip install "
+                                 "'paramedit[notebook]'), or run %gui qt first") from exc
+        how = "turned on IPython's Qt event loop (%gui qt)"
     if not _said_gui:
-        print("paramedit: turned on IPython's Qt event loop (%gui qt) so the window stays live between cells",
-              file=sys.stderr)
+        print(f"paramedit: {how}, so the window stays live between cells", file=sys.stderr)
         _said_gui = True
 
 
-def _watch_missed_messages(shell: Any) -> None:
-    """Guard against a cell that never starts.
+_pumping = False
 
-    ipykernel's Qt loop sleeps in Qt until the shell socket's file descriptor signals, and that
-    descriptor is edge-triggered: a message that arrives while the kernel is between leaving and
-    re-entering the loop (with ipykernel 7's subshells it is forwarded by another thread through a
-    socket pair) raises no new edge, so the loop sleeps on with the message queued: the next cell
-    is never started (2 of 7 notebook runs here when a cell was sent the instant the previous one
-    replied). A level check of the socket every 50 ms wakes the loop whenever a message waits,
-    as the descriptor's edge should have.
-    """
-    kernel = getattr(shell, "kernel", None)
-    app = getattr(kernel, "app", None)
-    loop = getattr(app, "qt_event_loop", None)
-    if kernel is None or loop is None or getattr(kernel, "_paramedit_wake_timer", None) is not None:
+
+def _pump_from_asyncio() -> None:
+    global _pumping
+    if _pumping:
         return
+    import asyncio
+
+    from PySide6.QtCore import QEventLoop
+
+    from paramedit.qt.app import application
+
     try:
-        import zmq
-        from ipykernel.eventloops import get_shell_stream
-        from PySide6.QtCore import QTimer
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = asyncio.get_event_loop()
+    app = application()
+    flags = QEventLoop.ProcessEventsFlag.AllEvents
 
-        stream = get_shell_stream(kernel)
-    except Exception:  # another ipykernel: its own wake-up is all there is
-        return
-
-    def wake_if_waiting() -> None:
+    def pump() -> None:
         try:
-            waiting = stream.getsockopt(zmq.EVENTS) & zmq.POLLIN
-        except Exception:
-            return
-        if waiting and getattr(app, "_in_event_loop", False):
-            notifier = getattr(kernel, "_qt_notifier", None)
-            if notifier is not None:
-                notifier.setEnabled(False)
-            loop.quit()  # back to the kernel, which handles the message and re-enters the loop
+            app.processEvents(flags, 15)  # at most 15 ms, then back to the kernel
+        finally:
+            loop.call_later(0.02, pump)
 
-    timer = QTimer(loop)
-    timer.setInterval(50)
-    timer.timeout.connect(wake_if_waiting)
-    timer.start()
-    kernel._paramedit_wake_timer = timer
+    loop.call_soon(pump)
+    _pumping = True
 
 
 def _session_for(model_or_session: Any, checkpoint: str | Path | None, device: str | None) -> Session:
