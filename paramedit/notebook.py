@@ -99,6 +99,14 @@ def _enable_ipython_gui(shell: Any) -> None:
                                  "paramedit needs IPython 9 or newer with PySide6 (pip install "
                                  "'paramedit[notebook]'), or run %gui qt first") from exc
         how = "turned on IPython's Qt event loop (%gui qt)"
+        if getattr(shell, "active_eventloop", None) not in ("qt", "qt5", "qt6"):
+            # IPython's --simple-prompt cannot run an event loop between inputs.
+            how = ("could not turn on IPython's Qt event loop here (is it --simple-prompt?): the window answers "
+                   "only while a command runs; start ipython without --simple-prompt, or use block=True")
+            if not _said_gui:
+                print(f"paramedit: {how}", file=sys.stderr)
+                _said_gui = True
+            return
     if not _said_gui:
         print(f"paramedit: {how}, so the window stays live between cells", file=sys.stderr)
         _said_gui = True
