@@ -17,7 +17,8 @@ def open_session_from_args(args: argparse.Namespace, model: str | None, checkpoi
                         model_kwargs=parse_model_kwargs(getattr(args, "model_kwargs", None)),
                         trust=args.trust, container_key=args.container_key,
                         architecture=not getattr(args, "tensors_only", False),
-                        trust_remote_code=getattr(args, "trust_remote_code", False))
+                        trust_remote_code=getattr(args, "trust_remote_code", False),
+                        dtype=getattr(args, "dtype", None))
 
 
 def _inspect_json(session) -> dict[str, Any]:

@@ -130,6 +130,11 @@ def _common(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
                              "only for files you trust)")
     parser.add_argument("--key", dest="container_key", metavar="KEY",
                         help="which nested dict of the checkpoint holds the weights (e.g. ema)")
+    if model:
+        parser.add_argument("--dtype", default=None, metavar="DTYPE",
+                            help="the model's parameters: 'file' (the checkpoint's stored dtype, no copy; the default "
+                                 "for a Hugging Face folder's own architecture), 'model' (as the constructor made them; "
+                                 "the default for a spec), or float32, bfloat16, float16")
     parser.add_argument("--tensors-only", action="store_true",
                         help="open a Hugging Face folder as its tensors alone, without building the architecture "
                              "its config.json names")

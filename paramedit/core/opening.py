@@ -9,13 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from paramedit.core.checkpoints.formats import LoadedCheckpoint, load_checkpoint
 from paramedit.core.errors import ModelSpecError, ParameditError
 from paramedit.core.model.devices import move_model, parse_device
 from paramedit.core.model.empty_build import capture_output, model_output_to_stderr
-from paramedit.core.model.hf_folder import FolderArchitecture, folder_architecture
+from paramedit.core.model.hf_folder import FolderArchitecture, folder_architecture, stored_dtype
 from paramedit.core.model.load_report import (
     LoadReport,
     assign_into_meta_model,
@@ -28,9 +29,29 @@ from paramedit.core.tensor_store import TensorStore
 from paramedit.core.tensor_tree import model_tensors
 
 
+def _parameter_dtype(dtype: str | None, ckpt: LoadedCheckpoint | None) -> torch.dtype | None:
+    """The dtype parameters are given before the tensors are attached (None: as the model built them)."""
+    if dtype is None or dtype == "model":
+        return None
+    if dtype == "file":
+        return stored_dtype(ckpt) if ckpt is not None else None
+    resolved = getattr(torch, dtype, None)
+    if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+        raise ModelSpecError(f"--dtype {dtype!r} is not one of file, model, float32, bfloat16, float16, float64")
+    return resolved
+
+
+def _cast_empty_parameters(model: nn.Module, dtype: torch.dtype) -> None:
+    """Give a model's (meta, empty) floating parameters ``dtype``: free, nothing is allocated."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.is_floating_point() and p.dtype != dtype:
+                p.data = p.data.to(dtype)
+
+
 def _build_and_load(
     model: str | nn.Module | Callable[[], nn.Module], model_kwargs: dict[str, Any] | None,
-    ckpt: LoadedCheckpoint | None,
+    ckpt: LoadedCheckpoint | None, dtype: str | None = None,
 ) -> tuple[nn.Module, LoadReport | None]:
     """Build the model and put the checkpoint in it, constructing it once when the model allows.
 
@@ -49,6 +70,9 @@ def _build_and_load(
             except ModelSpecError as exc:
                 empty, why_built = None, f"its constructor cannot run with empty parameters ({exc.message[:160]})"
         if empty is not None:
+            wanted = _parameter_dtype(dtype, ckpt)
+            if wanted is not None:
+                _cast_empty_parameters(empty, wanted)
             _, _, aliases = model_tensors(empty)
             why_built = meta_build_problem(empty, ckpt.tensors, aliases) or ""
             report = None if why_built else assign_into_meta_model(empty, ckpt.tensors, aliases)
@@ -97,6 +121,7 @@ def open_session(
     container_key: str | None = None,
     architecture: bool = True,
     trust_remote_code: bool = False,
+    dtype: str | None = None,
 ) -> Session:
     """Open a model (spec or ``nn.Module``) and/or a checkpoint.
 
@@ -105,7 +130,11 @@ def open_session(
     code shipped with the folder runs only with ``trust_remote_code``). With only any other
     checkpoint the session is "tensors only": view, edit and save work; the backward check says
     it needs a model. With a model, the checkpoint's tensors become the model's own parameters
-    and buffers and :attr:`Session.report` says what did not fit.
+    and buffers and :attr:`Session.report` says what did not fit. ``dtype``: "file" gives the
+    model's parameters the dtype the checkpoint stores (no conversion, no copy; the default for a
+    Hugging Face folder's own architecture), "model" (the default for a spec) keeps the dtype its
+    constructor chose, or a dtype name ("float32", "bfloat16", ...); a conversion that copies is
+    said, with its size, in the report.
     """
     if model is None and checkpoint is None:
         raise ParameditError("nothing to open: give a model spec, a checkpoint, or both")
@@ -128,7 +157,7 @@ def open_session(
             session.to(dev)
         return session
 
-    net, report = _build_and_load(model, model_kwargs, ckpt)
+    net, report = _build_and_load(model, model_kwargs, ckpt, dtype)
     if report is not None and isinstance(model, FolderArchitecture):
         report.notes.insert(len(ckpt.notes) if ckpt is not None else 0, f"built {model.describe()}")
     store = TensorStore.from_model(net)

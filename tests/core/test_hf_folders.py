@@ -196,3 +196,22 @@ def test_a_spec_building_the_converted_architecture_loads_the_folder_too(tmp_pat
     assert s.report.clean and s.report.assigned
     assert torch.equal(s.tensor("model.layers.0.mlp.experts.down_proj").detach(),
                        model.model.layers[0].mlp.experts.down_proj.detach())
+
+
+def test_a_spec_over_a_bfloat16_file_says_what_its_conversion_copies_and_dtype_file_keeps_it(tmp_path):
+    """Issue 11: a float32 spec over a bfloat16 file converted every tensor (+2x memory) without saying so."""
+    torch.manual_seed(0)
+    model = tiny("llama")
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "llama")
+    (tmp_path / "spec.py").write_text(
+        "from transformers import LlamaConfig, LlamaForCausalLM\n"
+        f"def make():\n    return LlamaForCausalLM(LlamaConfig.from_pretrained({str(tmp_path / 'llama')!r}))\n")
+    spec = f"{tmp_path / 'spec.py'}:make"
+    converted = paramedit.open_session(spec, tmp_path / "llama", dtype="model")
+    assert {p.dtype for p in converted.model.parameters()} == {torch.float32}
+    assert any("converted" in n and "bfloat16 to the model's float32: a copy of" in n for n in converted.report.notes)
+    kept = paramedit.open_session(spec, tmp_path / "llama", dtype="file")
+    assert {p.dtype for p in kept.model.parameters()} == {torch.bfloat16} and not kept.report.converted
+    assert all(mapped(kept, p) for p in kept.model.parameters())
+    with pytest.raises(paramedit.ModelSpecError, match="--dtype 'int8'"):
+        paramedit.open_session(spec, tmp_path / "llama", dtype="int8")

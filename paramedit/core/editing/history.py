@@ -90,5 +90,10 @@ class History:
         return list(self._done)
 
     @property
+    def undone_records(self) -> list[CommitRecord]:
+        """The undone commits Redo brings back, the next one to come back first."""
+        return list(reversed(self._undone))
+
+    @property
     def nbytes(self) -> int:
         return sum(r.nbytes for r in self._done) + sum(r.nbytes for r in self._undone)

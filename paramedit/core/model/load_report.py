@@ -278,6 +278,11 @@ def assign_into_meta_model(
         raise RuntimeError(f"tensors left on the meta device after loading: {leftovers}")
     used = set(report.key_map.values()) | {k for keys in report.converted_from.values() for k in keys}
     report.unexpected = [k for k in tensors if k not in used]
+    if report.converted:
+        copied = sum(state[n].numel() * state[n].element_size() for n, _, _ in report.converted if n in state)
+        report.notes.append(f"converted {len(report.converted)} tensor(s) from the file's {report.converted[0][1]} to "
+                            f"the model's {report.converted[0][2]}: a copy of {size_text(copied)} (--dtype file "
+                            "keeps the file's dtype, without a copy)")
     other = " other" if report.converted_from else ""
     report.notes.append(f"built the model with empty parameters and attached the checkpoint's{other} tensors "
                         "without copying")
