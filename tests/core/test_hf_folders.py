@@ -7,6 +7,7 @@ check runs on it with inputs from the config."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -215,3 +216,24 @@ def test_a_spec_over_a_bfloat16_file_says_what_its_conversion_copies_and_dtype_f
     assert all(mapped(kept, p) for p in kept.model.parameters())
     with pytest.raises(paramedit.ModelSpecError, match="--dtype 'int8'"):
         paramedit.open_session(spec, tmp_path / "llama", dtype="int8")
+
+
+def test_a_from_pretrained_spec_is_built_empty_even_where_transformers_would_fetch_hub_kernels(tmp_path, monkeypatch):
+    # transformers 5.25 with the `kernels` package kernelizes at the end of from_pretrained and
+    # refuses parameters on meta, which sent paramedit to a full build plus a copy of every tensor.
+    monkeypatch.delenv("USE_HUB_KERNELS", raising=False)
+    seen = []
+    real = transformers.LlamaForCausalLM.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        seen.append(os.environ.get("USE_HUB_KERNELS"))
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.LlamaForCausalLM, "from_pretrained", classmethod(spy))
+    tiny("llama").save_pretrained(tmp_path / "llama")
+    s = paramedit.open_session("transformers:LlamaForCausalLM.from_pretrained", tmp_path / "llama",
+                               model_kwargs={"pretrained_model_name_or_path": str(tmp_path / "llama")})
+    assert seen == ["0"]  # off while building with empty parameters only
+    assert "USE_HUB_KERNELS" not in os.environ
+    assert not any("copied the checkpoint in" in n for n in s.report.notes), s.report.notes
+    assert all(mapped(s, p) for p in s.model.parameters())

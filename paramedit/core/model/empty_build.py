@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 import threading
 import warnings
@@ -54,12 +55,29 @@ def parameters_on_meta() -> Iterator[None]:
                 param = meta
         original(module, name, param)
 
-    with _patch_lock:
+    with _patch_lock, _hub_kernels_off():
         nn.Module.register_parameter = register  # type: ignore[method-assign]
         try:
             yield
         finally:
             nn.Module.register_parameter = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _hub_kernels_off() -> Iterator[None]:
+    """transformers (5.25 on, with the ``kernels`` package) kernelizes a model at the end of
+    ``from_pretrained``: it swaps layers' forwards for kernels fetched from the Hub for the
+    parameters' device, and refuses ``meta``. A model built with empty parameters has no device
+    yet, and paramedit runs the model's own forward (the backward check needs its gradients), so
+    the swap is turned off for the build, unless the user set ``USE_HUB_KERNELS`` themselves."""
+    if "USE_HUB_KERNELS" in os.environ:
+        yield
+        return
+    os.environ["USE_HUB_KERNELS"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("USE_HUB_KERNELS", None)
 
 
 def _to_meta(param: nn.Parameter) -> nn.Parameter:
