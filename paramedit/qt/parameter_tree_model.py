@@ -121,15 +121,24 @@ class ParameterTreeModel(QAbstractItemModel):
         self._edited = s.edited_names()
 
     def refresh_markers(self) -> None:
-        """Re-read staged/edited state and device after the session changed."""
+        """Re-read staged/edited state and device after the session changed; only the rows whose
+        marks or facts changed are announced (announcing every row made the proxy and the view
+        read ~500k cells of a GPT-2 after each commit: 7 s)."""
         if self._session is None:
             return
+        before = (set(self._staged), set(self._edited))
         self._read_markers()
+        changed = (before[0] ^ self._staged) | (before[1] ^ self._edited)
         for name, info in self._session.infos().items():
             node = self._by_name.get(name)
-            if node is not None:
+            if node is not None and node.info != info:
                 node.info = info
-        self._emit_all_changed(self._root)
+                changed.add(name)
+        for name in changed:
+            node = self._by_name.get(name)
+            if node is not None:
+                parent = self._index_of(node.parent) if node.parent is not None else QModelIndex()
+                self.dataChanged.emit(self.index(node.row, 0, parent), self.index(node.row, len(COLUMNS) - 1, parent))
 
     def set_backward_report(self, report: BackwardReport | None) -> None:
         self._grad = statuses(report)

@@ -38,6 +38,9 @@ class ParameterTreeWidget(QWidget):
         self.proxy = ParameterFilterProxyModel(self)
         self.proxy.setSourceModel(self.tree_model)
         self.proxy.setSortRole(SORT_ROLE)
+        # Re-sorting and re-filtering on every dataChanged is for a sorted view (a comparison);
+        # a filter is re-applied when its text changes.
+        self.proxy.setDynamicSortFilter(False)
 
         self.filter_edit = QLineEdit(self)
         self.filter_edit.setObjectName("treeFilter")
@@ -100,6 +103,7 @@ class ParameterTreeWidget(QWidget):
             header.setSectionHidden(col, report is None)
             # Right after the name: the figures a comparison is for stay in sight on a narrow tree.
             header.moveSection(header.visualIndex(col), visual)
+        self.proxy.setDynamicSortFilter(report is not None)
         if report is None:
             self.view.setSortingEnabled(False)
             self.proxy.sort(-1)  # the model's order again
