@@ -1,23 +1,48 @@
-"""Staged edits waiting for a commit, the committed history, and the last commit's proof."""
+"""Staged edits waiting for a commit, the committed history, and the last commit's proof.
+
+The Committed list reads as a history, oldest first: the commits that are applied, then a line,
+then the undone ones greyed out in the order Redo brings them back (what the session's redo
+stack holds; a new commit after an undo drops them, as the session does).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from paramedit.core.editing.history import CommitRecord
 from paramedit.core.session import IdentityCheck, Session
 
 OK_COLOUR, BAD_COLOUR = "#2e7d32", "#b3261e"
+#: What a row of the Committed list is: ``"applied"``, ``"undone"`` or ``"separator"``.
+HISTORY_STATE_ROLE = Qt.ItemDataRole.UserRole
+SEPARATOR_TEXT = "──── undone · Redo brings them back, top first ────"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def commit_lines(number: int, record: CommitRecord) -> list[str]:
+    """One line per edit of a commit: ``#2  set fc.weight[0, :] = 0.0  ·  8 values`` (what it
+    wrote: the tensor, the region and how many values)."""
+    atoms = record.atoms if len(record.atoms) == len(record.edits) else [None] * len(record.edits)
+    lines = []
+    for edit, atom in zip(record.edits, atoms, strict=True):
+        count = f"  ·  {_plural(atom.new.numel(), 'value')}" if atom is not None else ""
+        lines.append(f"#{number}  {edit.describe()}{count}")
+    return lines
 
 
 def verification_lines(checks: Sequence[IdentityCheck]) -> list[str]:
@@ -51,7 +76,8 @@ class StagedEditsWidget(QWidget):
     def __init__(self, commit: QAction, discard: QAction, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.staged_list = _list("stagedEditsList", "Edits you made that are not written to the model yet")
-        self.history_list = _list("commitHistoryList", "Committed edits (Undo takes back the last commit)")
+        self.history_list = _list("commitHistoryList", "Committed edits, oldest first (Undo takes back the last "
+                                  "commit); below the line, greyed out, the undone ones Redo brings back")
         self.staged_label = QLabel("<b>Staged</b>")
         self.history_label = QLabel("<b>Committed</b>")
         self.verification = QLabel("", objectName="commitVerification", wordWrap=True)
@@ -90,15 +116,44 @@ class StagedEditsWidget(QWidget):
         self.history_list.clear()
         if session is None:
             self.verification.clear()
+            self.staged_label.setText("<b>Staged</b>")
+            self.history_label.setText("<b>Committed</b>")
             return
         self.staged_list.addItems([e.describe() for e in session.staged])
         self.staged_label.setText(f"<b>Staged</b> ({len(session.staged)})")
-        records = session.history.records
+        self._fill_history(session.history.records, session.history.undone_records)
+
+    def _fill_history(self, records: list[CommitRecord], undone: list[CommitRecord]) -> None:
+        history = self.history_list
         for number, record in enumerate(records, start=1):
-            for edit in record.edits:
-                self.history_list.addItem(f"#{number}  {edit.describe()}")
-        self.history_list.scrollToBottom()
-        self.history_label.setText(f"<b>Committed</b> ({len(records)} commit{'s' if len(records) != 1 else ''})")
+            for line in commit_lines(number, record):
+                self._history_item(line, "applied")
+        if undone:
+            line = self._history_item(SEPARATOR_TEXT, "separator")
+            line.setFlags(Qt.ItemFlag.NoItemFlags)
+            line.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            grey = history.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+            for number, record in enumerate(undone, start=len(records) + 1):
+                for text in commit_lines(number, record):
+                    item = self._history_item(text, "undone")
+                    # Not enabled: drawn greyed out, and a click cannot make it look current.
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+                    item.setForeground(grey)
+                    font = item.font()
+                    font.setItalic(True)
+                    item.setFont(font)
+                    nxt = " (the next Redo)" if number == len(records) + 1 else ""
+                    item.setToolTip(f"Undone. Redo writes it again{nxt}; a new commit drops it.")
+            history.scrollToItem(line)  # the line between what is applied and what Redo brings back
+        else:
+            history.scrollToBottom()
+        text = f"<b>Committed</b> ({_plural(len(records), 'commit')}"
+        self.history_label.setText(text + (f", {len(undone)} undone)" if undone else ")"))
+
+    def _history_item(self, text: str, state: str) -> QListWidgetItem:
+        item = QListWidgetItem(text, self.history_list)
+        item.setData(HISTORY_STATE_ROLE, state)
+        return item
 
     def show_verification(self, title: str, checks: Sequence[IdentityCheck]) -> None:
         lines = verification_lines(checks)
