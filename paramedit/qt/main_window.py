@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 6, 6, 0)
         column.setSpacing(6)
         column.addWidget(self.report_banner)
+        column.addWidget(self.autosave.notice)  # what a crash recovery restored
         column.addWidget(self.analysis.compare_bar)
         column.addWidget(self.right_splitter, 1)
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)

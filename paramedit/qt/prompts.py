@@ -111,6 +111,50 @@ def ask_recover_autosave(parent: QWidget | None, path: str, context: dict, count
     return box.exec() == buttons.Yes
 
 
+class RecoveryChoice(Enum):
+    """The answer to "paramedit did not close cleanly: recover the autosaved work?"."""
+
+    RECOVER = "recover"
+    DISCARD = "discard"  # delete the autosave
+    LATER = "later"  # keep it and ask again at the next start
+
+
+def _counted(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def autosave_recovery_box(parent: QWidget | None, path: str, context: dict, commits: int,
+                          staged: int) -> tuple[QMessageBox, dict[RecoveryChoice, QPushButton]]:
+    """The recovery question, built but not shown: (box, its Recover / Discard / Later buttons)."""
+    what = " + ".join(str(p) for p in (context.get("model_spec"), context.get("checkpoint")) if p) or "a model"
+    work = " and ".join(text for n, text in ((commits, _counted(commits, "commit")),
+                                             (staged, _counted(staged, "staged edit"))) if n) or "edits"
+    box = QMessageBox(QMessageBox.Icon.Question, "Recover edits",
+                      f"paramedit did not close cleanly last time. Recover {work} made on {what}?", parent=parent)
+    box.setObjectName("recoverAutosaveDialog")
+    box.setInformativeText(
+        f"They were autosaved in {path} at {context.get('timestamp', '?')}.\n\n"
+        "Recover reopens the model and replays each commit as its own undo step, and stages the staged "
+        "edits again; nothing is saved until you save. Discard deletes the autosave. Later keeps it and "
+        "asks again at the next start.")
+    buttons = {RecoveryChoice.RECOVER: box.addButton("Recover", QMessageBox.ButtonRole.AcceptRole),
+               RecoveryChoice.DISCARD: box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole),
+               RecoveryChoice.LATER: box.addButton("Later", QMessageBox.ButtonRole.RejectRole)}
+    box.setDefaultButton(buttons[RecoveryChoice.RECOVER])
+    box.setEscapeButton(buttons[RecoveryChoice.LATER])
+    return box, buttons
+
+
+@_unattended(RecoveryChoice.LATER, lambda _p, path, *_a: _no_one(f"recover the edits autosaved in {path}?"))
+def ask_autosave_recovery(parent: QWidget | None, path: str, context: dict, commits: int,
+                          staged: int) -> RecoveryChoice:
+    """After a crash: Recover (reopen and replay), Discard (delete the autosave) or Later (keep it)."""
+    box, buttons = autosave_recovery_box(parent, path, context, commits, staged)
+    box.exec()
+    clicked = box.clickedButton()
+    return next((choice for choice, button in buttons.items() if button is clicked), RecoveryChoice.LATER)
+
+
 @_unattended(StagedChoice.CANCEL, lambda _p, _n, device: _no_one(f"commit staged edits before moving to {device}?"))
 def ask_staged_before_device_change(parent: QWidget | None, count: int, device: str) -> StagedChoice:
     box = QMessageBox(QMessageBox.Icon.Question, "Staged edits",

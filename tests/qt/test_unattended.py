@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROMPT_ARGS = {
     "ask_unsaved_changes": (None, "closing", "1 committed edit(s) are not saved to a file."),
     "ask_recover_autosave": (None, "/tmp/autosave.json", {}, 3),
+    "ask_autosave_recovery": (None, "/tmp/autosave.json", {}, 3, 1),
     "ask_staged_before_device_change": (None, 2, "cuda:0"),
     "ask_save_despite_warnings": (None, "/tmp/out.pt", ["the model does not fit the file"]),
     "ask_trust_checkpoint": (None, "/tmp/x.pt", ["os.system"], "x.pt is a TorchScript archive"),
@@ -50,7 +51,7 @@ PROMPT_ARGS = {
     "ask_selection_edit": (None, "w[0]", torch.float32, lambda edit: None, "fill"),
     "ask_open_model": (None, "/tmp"),
 }
-SAFE = {None, False, prompts.UnsavedChoice.CANCEL, prompts.StagedChoice.CANCEL}
+SAFE = {None, False, prompts.UnsavedChoice.CANCEL, prompts.StagedChoice.CANCEL, prompts.RecoveryChoice.LATER}
 
 
 def _watch_for_dialogs(seen: list[str]) -> QTimer:
