@@ -16,6 +16,7 @@ from paramedit.demo import demo_checkpoint, demo_model_spec
 from paramedit.qt import prompts
 from paramedit.qt.error_dialog import show_error
 from paramedit.qt.load_request import LoadRequest
+from paramedit.qt.save_defaults import save_default
 from paramedit.qt.session_loader import SessionLoader
 from paramedit.qt.settings import RecentEntry, add_recent_entry, last_folder, recent_entries, remember_folder
 
@@ -115,10 +116,10 @@ class FileController(QObject):
             self.start_save(path)
 
     def _ask_save_path(self) -> str | None:
+        """Save As offers the format the session was opened from, beside it (see save_defaults)."""
         s = self.w.session
-        ckpt = s.checkpoint if s is not None else None
-        stem = Path(str(ckpt.path)).name.split(".")[0] if ckpt is not None else "model"
-        return prompts.ask_save_path(self.w, last_folder(self._settings), f"{stem}.edited.safetensors")
+        folder, suggested = save_default(s.checkpoint if s is not None else None, last_folder(self._settings))
+        return prompts.ask_save_path(self.w, folder, suggested)
 
     def start_save(self, path: str) -> None:
         """Save in a worker; the status bar and title say when it is done."""

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, Q
 from paramedit.qt.image_input import IMAGE_FILTER
 from paramedit.qt.load_request import LoadRequest
 from paramedit.qt.open_model_dialog import CHECKPOINT_FILTER, OpenModelDialog
+from paramedit.qt.save_defaults import complete_save_path, save_filters
 from paramedit.qt.selection_edit_dialog import SelectionEdit, SelectionEditDialog
 from paramedit.qt.unattended import current as current_unattended
 
@@ -310,14 +311,27 @@ def ask_open_checkpoint_folder(parent: QWidget | None, folder: str) -> str | Non
     return path or None
 
 
+def save_dialog(parent: QWidget | None, folder: str, suggested: str) -> QFileDialog:
+    """The Save As dialog, built but not shown: opens in ``folder`` with ``suggested`` typed in and
+    the filter of its format selected (no extension: a new folder, as core saves one)."""
+    dialog = QFileDialog(parent, "Save tensors as", folder)
+    dialog.setObjectName("saveDialog")
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+    filters = save_filters(suggested)
+    dialog.setNameFilters(filters)
+    dialog.selectNameFilter(filters[0])
+    dialog.selectFile(str(Path(folder) / suggested))
+    return dialog
+
+
 @_unattended(None, _no_one("where to save"))
 def ask_save_path(parent: QWidget | None, folder: str, suggested: str = "edited.safetensors") -> str | None:
-    path, chosen = QFileDialog.getSaveFileName(parent, "Save tensors as", str(Path(folder) / suggested), SAVE_FILTER)
-    if not path:
+    """Where to save; ``suggested``'s extension picks the format offered first (none: a folder)."""
+    dialog = save_dialog(parent, folder, suggested)
+    if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.selectedFiles():
         return None
-    if not path.endswith((".safetensors", ".pt", ".pth", ".bin")):
-        path += ".pt" if "*.pt" in chosen else ".safetensors"
-    return path
+    return complete_save_path(dialog.selectedFiles()[0], dialog.selectedNameFilter()) or None
 
 
 @_unattended(None, _no_one("where to export the edit log"))
