@@ -329,9 +329,10 @@ def save_dialog(parent: QWidget | None, folder: str, suggested: str) -> QFileDia
 def ask_save_path(parent: QWidget | None, folder: str, suggested: str = "edited.safetensors") -> str | None:
     """Where to save; ``suggested``'s extension picks the format offered first (none: a folder)."""
     dialog = save_dialog(parent, folder, suggested)
-    if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.selectedFiles():
-        return None
-    return complete_save_path(dialog.selectedFiles()[0], dialog.selectedNameFilter()) or None
+    accepted = dialog.exec() == QDialog.DialogCode.Accepted
+    files, chosen = dialog.selectedFiles(), dialog.selectedNameFilter()
+    dialog.deleteLater()
+    return complete_save_path(files[0], chosen) or None if accepted and files else None
 
 
 @_unattended(None, _no_one("where to export the edit log"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QPalette
+from PySide6.QtGui import QAction, QColor, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -32,6 +32,13 @@ SEPARATOR_TEXT = "──── undone · Redo brings them back, top first ──
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def undone_colour(palette: QPalette) -> QColor:
+    """Greyed out but still readable: halfway between the text and the background (the style's
+    disabled text is too faint to read what Redo would bring back)."""
+    text, base = palette.color(QPalette.ColorRole.Text), palette.color(QPalette.ColorRole.Base)
+    return QColor.fromRgbF(*((a + b) / 2 for a, b in zip(text.getRgbF()[:3], base.getRgbF()[:3], strict=True)))
 
 
 def commit_lines(number: int, record: CommitRecord) -> list[str]:
@@ -132,7 +139,8 @@ class StagedEditsWidget(QWidget):
             line = self._history_item(SEPARATOR_TEXT, "separator")
             line.setFlags(Qt.ItemFlag.NoItemFlags)
             line.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            grey = history.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+            grey = undone_colour(history.palette())
+            line.setForeground(grey)
             for number, record in enumerate(undone, start=len(records) + 1):
                 for text in commit_lines(number, record):
                     item = self._history_item(text, "undone")

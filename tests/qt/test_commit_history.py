@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 
 from paramedit.qt.parameter_tree_model import MARKER_ROLE
-from paramedit.qt.staged_edits_widget import HISTORY_STATE_ROLE, SEPARATOR_TEXT
+from paramedit.qt.staged_edits_widget import HISTORY_STATE_ROLE, SEPARATOR_TEXT, undone_colour
 from tests.qt.window_helpers import action
 
 
@@ -48,8 +48,9 @@ def test_undo_and_redo_move_commits_across_the_line(window):
     # The next Redo brings back #2, so it comes first below the line.
     assert rows[2][0].startswith("#2  set mlp.0.bias[1]") and rows[3][0].startswith("#3  set norm.bias")
     history = window.staged_panel.history_list
-    grey = history.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
-    assert history.item(2).foreground().color() == grey and history.item(2).font().italic()
+    assert history.item(2).foreground().color() == undone_colour(history.palette()) != history.palette().color(
+        QPalette.ColorRole.Text)
+    assert history.item(2).font().italic() and not history.item(0).font().italic()
     assert window.staged_panel.history_label.text() == "<b>Committed</b> (1 commit, 2 undone)"
 
     action(window, "redoAction").trigger()
