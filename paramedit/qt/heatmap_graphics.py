@@ -49,19 +49,9 @@ class HeatmapGraphicsWidget(pg.GraphicsLayoutWidget):
         for item in (self.image, self.nan_overlay):
             self.plot.addItem(item)
 
-        # A black outline under a dashed yellow one stays visible on every colour of both maps.
-        self.sel_items: list[QGraphicsRectItem] = []
-        for z, (colour, width, style) in enumerate(
-            (("#000000", 3.5, Qt.PenStyle.SolidLine), ("#ffd400", 1.8, Qt.PenStyle.DashLine))
-        ):
-            pen = QPen(QColor(colour), width, style)
-            pen.setCosmetic(True)
-            item = QGraphicsRectItem()
-            item.setPen(pen)
-            item.setZValue(10 + z)
-            item.setVisible(False)
-            self.plot.addItem(item, ignoreBounds=True)
-            self.sel_items.append(item)
+        # One pair of outline items per selected block; the first pair is made now (tests read it).
+        self._outline_pairs: list[list[QGraphicsRectItem]] = []
+        self.sel_items: list[QGraphicsRectItem] = self._outline_pair()
         self.markers = HeatmapMarkers(self.plot)
 
         self.cbar = pg.ColorBarItem(
@@ -122,12 +112,40 @@ class HeatmapGraphicsWidget(pg.GraphicsLayoutWidget):
         self.hist.setVisible(not compact)
         self.hist.setMaximumHeight(0 if compact else 78)
 
+    def _outline_pair(self) -> list[QGraphicsRectItem]:
+        # A black outline under a dashed yellow one stays visible on every colour of both maps.
+        pair = []
+        for z, (colour, width, style) in enumerate(
+            (("#000000", 3.5, Qt.PenStyle.SolidLine), ("#ffd400", 1.8, Qt.PenStyle.DashLine))
+        ):
+            pen = QPen(QColor(colour), width, style)
+            pen.setCosmetic(True)
+            item = QGraphicsRectItem()
+            item.setPen(pen)
+            item.setZValue(10 + z)
+            item.setVisible(False)
+            self.plot.addItem(item, ignoreBounds=True)
+            pair.append(item)
+        self._outline_pairs.append(pair)
+        return pair
+
     def outline(self, rect: QRectF | None) -> None:
         """The selection outline around ``rect`` (tensor index coordinates), or none."""
-        for item in self.sel_items:
-            if rect is not None:
-                item.setRect(rect)
-            item.setVisible(rect is not None)
+        self.outlines([] if rect is None else [rect])
+
+    def outlines(self, rects: list[QRectF]) -> None:
+        """An outline around each rectangle (several selected blocks), none for an empty list."""
+        while len(self._outline_pairs) < len(rects):
+            self._outline_pair()
+        for i, pair in enumerate(self._outline_pairs):
+            for item in pair:
+                if i < len(rects):
+                    item.setRect(rects[i])
+                item.setVisible(i < len(rects))
+
+    def outline_rects(self) -> list[QRectF]:
+        """The rectangles outlined now."""
+        return [pair[0].rect() for pair in self._outline_pairs if pair[0].isVisible()]
 
     def clear_all(self) -> None:
         self.image.clear()

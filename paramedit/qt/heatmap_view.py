@@ -83,7 +83,7 @@ class HeatmapView(QWidget):
         self._offset = (0, 0)
         self._sampled_at: tuple[int, int] | None = None  # sampling_limits() when a sample was shown
         self._levels = (-1.0, 1.0)
-        self._selection: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._selection: list[tuple[tuple[int, int], tuple[int, int]]] = []
         self._marks: list[SliceMark] = []
         self._shown_marks: list[tuple[str, int, int]] = []  # NaN/Inf among the handed-over values
         self._data: np.ndarray | None = None  # _raw as float32
@@ -226,7 +226,11 @@ class HeatmapView(QWidget):
 
     def set_selection(self, rows: tuple[int, int] | None, cols: tuple[int, int] | None) -> None:
         """Outline tensor rows ``[r0, r1)`` x columns ``[c0, c1)``; ``None`` for either clears it."""
-        self._selection = None if rows is None or cols is None else (tuple(rows), tuple(cols))
+        self.set_selections([] if rows is None or cols is None else [(rows, cols)])
+
+    def set_selections(self, blocks: Sequence[tuple[tuple[int, int], tuple[int, int]]]) -> None:
+        """Outline several blocks ``((r0, r1), (c0, c1))`` (several selected regions)."""
+        self._selection = [(tuple(r), tuple(c)) for r, c in blocks]  # type: ignore[misc]
         self._update_selection_items()
 
     def set_mode_label(self, text: str) -> None:
@@ -239,7 +243,7 @@ class HeatmapView(QWidget):
         self._raw, self._display = None, None
         self._summary, self._sampled_at = _EMPTY_SUMMARY, None
         self._graphics.clear_all()
-        self._selection = None
+        self._selection = []
         self._marks, self._shown_marks, self._data = [], [], None
         self._footer.set_findings("")
         self._footer.set_stats("")
@@ -380,14 +384,17 @@ class HeatmapView(QWidget):
         return QRectF(self._offset[1], self._offset[0], cols * fc * cs, rows * fr * rs)
 
     def _update_selection_items(self) -> None:
-        sel = self._selection if self._raw is not None else None
-        self._graphics.outline(None if sel is None else QRectF(sel[1][0], sel[0][0], sel[1][1] - sel[1][0],
-                                                               sel[0][1] - sel[0][0]))
+        blocks = self._selection if self._raw is not None else []
+        self._graphics.outlines([QRectF(c[0], r[0], c[1] - c[0], r[1] - r[0]) for r, c in blocks])
 
     def selection_rect(self) -> QRectF | None:
-        """The outline's rectangle in view (tensor index) coordinates, or None when hidden."""
+        """The (first) outline's rectangle in view (tensor index) coordinates, or None when hidden."""
         item = self._sel_items[0]
         return item.rect() if item.isVisible() else None
+
+    def selection_rects(self) -> list[QRectF]:
+        """Every outlined rectangle (one per selected block)."""
+        return self._graphics.outline_rects()
 
     def _on_hover(self, pixel: QPointF | None) -> None:
         ij = None if pixel is None else self._block_index_at(pixel)

@@ -128,6 +128,7 @@ class PresentationController(QObject):
         w.editor.heatmap.set_compact(on)
         w.editor.options.set_compact(on)
         w.editor.header.setMinimumWidth(HEADER_MIN_PX if on else 120)
+        w.editor.set_region_box_wanted(not on)  # a row of height a projector cannot spare; Ctrl+G shows it
         w.bottom_tabs.setMinimumWidth(TABS_MIN_PX if on else 0)
 
     def _leave(self) -> None:

@@ -345,9 +345,11 @@ def ask_export_path(parent: QWidget | None, folder: str) -> str | None:
 @_unattended(False, lambda _p, region, *_a, **_k: _no_one(f"an edit of {region}"))
 def ask_selection_edit(parent: QWidget | None, region: str, dtype: torch.dtype,
                        apply: Callable[[SelectionEdit], None], mode: str, *, tensor_name: str = "",
-                       folder: str = "") -> bool:
-    """Fill / Formula / Init / Copy dialog; ``apply`` stages the edit (and may raise to keep it open)."""
-    dialog = SelectionEditDialog(parent, region, dtype, apply, mode, tensor_name=tensor_name, folder=folder)
+                       folder: str = "", shape: tuple[int, ...] | None = None) -> bool:
+    """Fill / Formula / Init / Copy dialog; ``apply`` stages the edit (and may raise to keep it open).
+    ``shape`` (the first selected region's) adapts the formula templates."""
+    dialog = SelectionEditDialog(parent, region, dtype, apply, mode, tensor_name=tensor_name, folder=folder,
+                                 shape=shape)
     return dialog.exec() == QDialog.DialogCode.Accepted
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 from paramedit.core.editing.initializers import INIT_METHODS, init_arguments
 from paramedit.core.editing.values import check_scalar, parse_number
 from paramedit.core.errors import ParameditError, ValueValidationError
+from paramedit.qt.formula_templates import formula_templates
 from paramedit.qt.open_model_dialog import CHECKPOINT_FILTER
 
 MODES = ("fill", "formula", "init", "copy")
@@ -77,7 +79,7 @@ class SelectionEditDialog(QDialog):
 
     def __init__(self, parent: QWidget | None, region: str, dtype: torch.dtype,
                  apply: Callable[[SelectionEdit], None], mode: str = "fill", *, tensor_name: str = "",
-                 folder: str = "") -> None:
+                 folder: str = "", shape: Sequence[int] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("selectionEditDialog")
         self.setWindowTitle("Edit selection")
@@ -95,10 +97,22 @@ class SelectionEditDialog(QDialog):
 
         self.expr_edit = QLineEdit("x", objectName="formulaExpr")
         self.expr_seed = QSpinBox(objectName="formulaSeed", maximum=2**31 - 1)
-        formula = _form_tab([("Formula:", self.expr_edit), ("Seed:", self.expr_seed)],
-                            "<i>x</i> is the selection's current values. Examples: <code>x * 0.5</code>, "
-                            "<code>clamp(x, -1, 1)</code>, <code>where(abs(x) &lt; 0.01, 0, x)</code>, "
-                            "<code>randn_like(x) * 0.02</code>, <code>arange(16)</code>.")
+        self.templates = formula_templates(tuple(shape) if shape is not None else (1,))
+        self.template_combo = QComboBox(objectName="formulaTemplates")
+        self.template_combo.addItem("Start from a template…")
+        for template in self.templates:
+            self.template_combo.addItem(template.title)
+            self.template_combo.setItemData(self.template_combo.count() - 1, template.explanation,
+                                            Qt.ItemDataRole.ToolTipRole)
+        self.template_help = QLabel("", objectName="formulaTemplateHelp", wordWrap=True)
+        self.template_help.setStyleSheet("color: palette(placeholder-text);")
+        self.template_combo.currentIndexChanged.connect(self._template_chosen)
+        formula = _form_tab([("Formula:", self.expr_edit), ("Template:", self.template_combo),
+                             ("", self.template_help), ("Seed:", self.expr_seed)],
+                            "<i>x</i> is the selection's current values (of each selected region). Examples: "
+                            "<code>x * 0.5</code>, <code>clamp(x, -1, 1)</code>, "
+                            "<code>where(abs(x) &lt; 0.01, 0, x)</code>, <code>randn_like(x) * 0.02</code>, "
+                            "<code>arange(16)</code>.")
         self.tabs.addTab(formula, "Formula")
 
         self.method_combo = QComboBox(objectName="initMethod")
@@ -152,6 +166,14 @@ class SelectionEditDialog(QDialog):
         path, _ = QFileDialog.getOpenFileName(self, "Copy from checkpoint", self._folder, CHECKPOINT_FILTER)
         if path:
             self.source_edit.setText(path)
+
+    def _template_chosen(self, index: int) -> None:
+        if index <= 0:
+            self.template_help.clear()
+            return
+        template = self.templates[index - 1]
+        self.expr_edit.setText(template.expr)
+        self.template_help.setText(template.explanation)
 
     def _method_changed(self, method: str) -> None:
         for edit in self._arg_edits.values():

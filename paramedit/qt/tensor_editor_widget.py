@@ -6,8 +6,7 @@ index, a mark on the heatmap) and, while a comparison is on, shows B − A or A 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -20,16 +19,16 @@ from PySide6.QtWidgets import (
 
 from paramedit.core.analysis.checkpoint_compare import CompareReport
 from paramedit.core.analysis.health_scan import Finding, ScanReport
-from paramedit.core.editing.values import format_tsv, tsv_to_values
 from paramedit.core.errors import ParameditError
 from paramedit.core.session import Session
-from paramedit.qt import prompts
 from paramedit.qt.finding_locations import slice_target
 from paramedit.qt.heatmap_feeder import HeatmapFeeder, HeatmapSource
 from paramedit.qt.heatmap_view import HeatmapView
 from paramedit.qt.number_format import NumberFormat
+from paramedit.qt.region_box_widget import RegionBoxWidget
+from paramedit.qt.region_selection_controller import RegionSelectionController
 from paramedit.qt.row_image_view import RowImageView
-from paramedit.qt.selection_edit_dialog import SelectionEdit
+from paramedit.qt.selection_edit_controller import SelectionEditController
 from paramedit.qt.slice_controls_widget import SliceControlsWidget
 from paramedit.qt.table_options_widget import TableOptionsWidget
 from paramedit.qt.tensor_table_model import TensorTableModel
@@ -67,9 +66,13 @@ class TensorEditorWidget(QWidget):
         self.model.editAccepted.connect(self._edit_accepted)
         self.table.copyRequested.connect(self.copy_selection)
         self.table.pasteRequested.connect(self.paste)
-        self.table.selectionRectChanged.connect(self._selection_changed)
         self.heatmap.cellClicked.connect(self.table.select_cell)
         self.row_image = RowImageView(self.model, self.table, self)
+        self.region_box = RegionBoxWidget(self)
+        self.region_box.setVisible(False)  # shown with a tensor (its height counts before the first show)
+        self._region_box_wanted = True
+        self.selection = RegionSelectionController(self.model, self.table, self.heatmap, self.slice_controls,
+                                                   self.region_box, self)
 
         self.options = TableOptionsWidget(self)
         o = self.options  # its actions are the window's too (View menu, compare bar)
@@ -83,6 +86,8 @@ class TensorEditorWidget(QWidget):
         o.sourceChanged.connect(self._source_changed)
         self.image_action = o.image_action
         self.image_action.toggled.connect(self._image_toggled)
+        self.edits = SelectionEditController(self.model, self.selection, self.row_image, self.image_action, self)
+        self.edits.statusMessage.connect(self.statusMessage)
         self.picture_stack = QStackedWidget(self)  # the heatmap, or the current row as an image
         self.picture_stack.addWidget(self.heatmap)
         self.picture_stack.addWidget(self.row_image)
@@ -104,6 +109,7 @@ class TensorEditorWidget(QWidget):
         top.addWidget(self.options)
         layout.addLayout(top)
         layout.addWidget(self.slice_controls)
+        layout.addWidget(self.region_box)
         layout.addWidget(self.splitter, 1)
 
         placeholder = QLabel("Select a tensor in the tree to see and edit its values.", objectName="editorPlaceholder")
@@ -156,6 +162,7 @@ class TensorEditorWidget(QWidget):
 
     def show_tensor(self, name: str | None) -> None:
         """Show ``name`` from its first slice (None: the placeholder)."""
+        self.selection.clear()
         if self._session is None or not name:
             self.model.set_tensor(None)
             self.heatmap.clear()
@@ -171,6 +178,7 @@ class TensorEditorWidget(QWidget):
             self.statusMessage.emit(exc.message)
             return
         self.stack.setCurrentIndex(1)
+        self.region_box.setVisible(self._region_box_wanted)
         self.table.scrollToTop()
         self._update_header()
         self.refresh_heatmap_now()
@@ -191,6 +199,7 @@ class TensorEditorWidget(QWidget):
         self._apply_slice()
         self._update_header()
         self.refresh_heatmap_now()
+        self.selection.refresh()
 
     def refresh(self, edited_names: set[str] | None = None) -> None:
         """The session's values or staged edits changed."""
@@ -235,7 +244,7 @@ class TensorEditorWidget(QWidget):
     def refresh_heatmap_now(self) -> None:
         self._heatmap_timer.stop()
         self.feeder.refresh()
-        self._selection_changed(self.table.selection_rect())
+        self.selection.refresh_outline()
 
     # ------------------------------------------------------------------ scan and comparison
     def set_scan_report(self, report: ScanReport | None) -> None:
@@ -270,119 +279,33 @@ class TensorEditorWidget(QWidget):
         self.heatmap.set_focus(target.row, target.col)
         return True
 
-    def _selection_changed(self, rect: tuple[tuple[int, int], tuple[int, int]] | None) -> None:
-        if rect is None:
-            self.heatmap.set_selection(None, None)
-        else:
-            self.heatmap.set_selection(rect[0], rect[1])
-
     # ------------------------------------------------------------------ selection edits
-    def _selection(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
-        """The selection rectangle, or None after telling the user why it cannot be used."""
-        if self._session is None or not self.model.name:
+    def set_region_box_wanted(self, on: bool) -> None:
+        """Show the region box with a tensor (the presentation layout cannot spare its row)."""
+        self._region_box_wanted = on
+        self.region_box.setVisible(on and bool(self.model.name))
+
+    def go_to_region(self) -> None:
+        """Ctrl+G: type a cell or region (several separated by ';') into the region box."""
+        if self.model.name:
+            self.region_box.setVisible(True)
+            self.region_box.focus()
+        else:
             self.statusMessage.emit("select a tensor first")
-            return None
-        rect = self.table.selection_rect()
-        if rect is None:
-            self.statusMessage.emit("select one or more cells first")
-            return None
-        if not self.table.selection_is_rectangle():
-            self.statusMessage.emit("the selection is not a rectangle: select one block of cells")
-            return None
-        return rect
+
+    def select_regions(self, text: str) -> bool:
+        """Select the regions ``text`` names, as typing them into the region box and Enter would."""
+        self.region_box.edit.setText(text)
+        return self.selection.select_text(text)
 
     def copy_selection(self) -> bool:
-        rect = self._selection()
-        if rect is None:
-            return False
-        try:
-            text = format_tsv(self.model.block_values(*rect))
-        except ParameditError as exc:
-            self.statusMessage.emit(exc.message)
-            return False
-        QGuiApplication.clipboard().setText(text)
-        rows, cols = rect[0][1] - rect[0][0], rect[1][1] - rect[1][0]
-        self.statusMessage.emit(f"copied {rows}×{cols} cells as tab-separated text")
-        return True
+        return self.edits.copy_cells()
 
     def paste(self) -> bool:
-        """Stage the clipboard's TSV block at the selection (whose shape it must match when it is bigger than one cell)."""
-        rect = self._selection()
-        if rect is None or self.model.info is None or self._session is None:
-            return False
-        (r0, r1), (c0, c1) = rect
-        name, where = self.model.name, self.model.name
-        try:
-            block = tsv_to_values(QGuiApplication.clipboard().text(), self.model.info.dtype)
-            h, w = block.shape
-            if (r1 - r0, c1 - c0) != (1, 1) and (r1 - r0, c1 - c0) != (h, w):
-                raise ParameditError(f"pasted {h}×{w} cells, but the selection is {r1 - r0}×{c1 - c0}")
-            if r0 + h > self.model.rowCount() or c0 + w > self.model.columnCount():
-                raise ParameditError(f"pasted {h}×{w} cells do not fit from row {r0}, column {c0} of a "
-                                     f"{self.model.rowCount()}×{self.model.columnCount()} table")
-            region = self.model.region_text((r0, r0 + h), (c0, c0 + w))
-            where = f"{name}{region}"
-            self._session.stage(name, region, self.model.to_region_layout(block))
-        except ParameditError as exc:
-            self.statusMessage.emit(f"paste refused: {exc.message}")
-            return False
-        self._select_rect((r0, r0 + h), (c0, c0 + w))
-        self.statusMessage.emit(f"staged paste of {h}×{w} cells into {where}")
-        return True
-
-    def _select_rect(self, rows: tuple[int, int], cols: tuple[int, int]) -> None:
-        top_left = self.model.index(rows[0], cols[0])
-        selection = QItemSelection(top_left, self.model.index(rows[1] - 1, cols[1] - 1))
-        self.table.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        """Stage the clipboard's TSV block at the selection, or into every selected region."""
+        return self.edits.paste()
 
     def edit_selection(self, mode: str) -> bool:
-        """Fill / Formula / Init / Copy over the selection's rectangle (a dialog asks for the details),
+        """Fill / Formula / Init / Copy over every selected region (a dialog asks for the details),
         or over the pixels selected in the row shown as an image."""
-        if self.image_action.isChecked() and self.row_image.pixel_selection is not None:
-            return self._edit_pixels(mode)
-        rect = self._selection()
-        if rect is None or self.model.info is None or self._session is None:
-            return False
-        region = self.model.region_text(*rect)
-        checkpoint = self._session.checkpoint
-        folder = str(checkpoint.path.parent) if checkpoint is not None else ""
-        return prompts.ask_selection_edit(self, f"{self.model.name}{region}", self.model.info.dtype,
-                                          lambda edit: self.stage_selection_edit(edit, region), mode,
-                                          tensor_name=self.model.name, folder=folder)
-
-    def _edit_pixels(self, mode: str) -> bool:
-        if self._session is None or self.model.info is None or mode == "copy":
-            self.statusMessage.emit("copy works on a table selection, not on pixels of an image")
-            return False
-        regions = "; ".join(self.row_image.regions())
-        return prompts.ask_selection_edit(self, self.row_image.describe_selection(), self.model.info.dtype,
-                                          lambda edit: self.stage_pixels_edit(edit, regions), mode,
-                                          tensor_name=self.model.name)
-
-    def stage_pixels_edit(self, edit: SelectionEdit, regions: str) -> None:
-        """Stage a fill/formula/init over ``regions`` (one per image row), all or none (raises ParameditError)."""
-        assert self._session is not None
-        name = self.model.name
-        if edit.op == "fill":
-            self._session.stage_regions(name, regions, edit.value)
-        elif edit.op == "formula":
-            self._session.stage_regions(name, regions, op="formula", expr=edit.expr or "", seed=edit.seed)
-        else:
-            self._session.stage_regions(name, regions, op="init", method=edit.method or "", args=edit.args,
-                                        seed=edit.seed)
-        self.statusMessage.emit(f"staged {edit.op} of {name}{regions}")
-
-    def stage_selection_edit(self, edit: SelectionEdit, region: str) -> None:
-        """Stage a fill/formula/init/copy over ``region`` of the shown tensor (raises ParameditError)."""
-        assert self._session is not None
-        name = self.model.name
-        if edit.op == "fill":
-            self._session.stage(name, region, edit.value)
-        elif edit.op == "formula":
-            self._session.stage_formula(name, region, edit.expr or "", seed=edit.seed)
-        elif edit.op == "copy":
-            self._session.stage_copy(name, region, source=edit.source, source_name=edit.source_name,
-                                     source_index=edit.source_index)
-        else:
-            self._session.stage_init(name, region, edit.method or "", edit.args, seed=edit.seed)
-        self.statusMessage.emit(f"staged {edit.op} of {name}{region}")
+        return self.edits.edit(mode)

@@ -30,6 +30,7 @@ from paramedit.core.errors import ParameditError
 from paramedit.core.session import Session
 from paramedit.core.tensor_tree import TensorInfo
 from paramedit.qt.number_format import DEFAULT_FORMAT, NumberFormat, edit_text, format_number, widest_text
+from paramedit.qt.region_placement import SliceView
 from paramedit.qt.table_tiles import Tile, compare_text, diverging_brushes, format_block, to_numpy
 
 # A tile is a little more than a screenful of rows by a few screens of columns: small enough that
@@ -43,6 +44,7 @@ SCALE_SAMPLE = 512  # "colour by value" scales by max |v| of a strided sample at
 STAGED_BRUSH = QBrush(QColor("#ffe08a"))
 EDITED_BRUSH = QBrush(QColor("#b9e6b5"))  # green: apart from the blue-white-red value colours
 AnyIndex = QModelIndex | QPersistentModelIndex
+Span = tuple[int, int]
 # data() compares plain ints: PySide6 passes the role as an int, and enum lookups cost per call.
 _DISPLAY, _EDIT, _TOOLTIP, _ALIGNMENT, _BACKGROUND = (int(r) for r in (
     Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole, Qt.ItemDataRole.ToolTipRole,
@@ -66,6 +68,7 @@ class TensorTableModel(QAbstractTableModel):
         self._row_dim: int | None = None
         self._col_dim: int | None = None
         self._fixed: dict[int, int] = {}
+        self._windows: tuple[Span | None, Span | None] = (None, None)  # rows, columns shown of their dims
         self._rows = self._cols = 0
         self._tiles: OrderedDict[tuple[int, int], Tile] = OrderedDict()
         self.style = DEFAULT_FORMAT
@@ -108,6 +111,16 @@ class TensorTableModel(QAbstractTableModel):
         return dict(self._fixed)
 
     @property
+    def windows(self) -> tuple[Span | None, Span | None]:
+        """The part (start, stop) of the row dim and of the column dim shown (None: all of it)."""
+        return self._windows
+
+    def slice_view(self) -> SliceView:
+        """What the table shows, for placing regions on it."""
+        shape = tuple(self._info.shape) if self._info is not None else ()
+        return SliceView(shape, self._row_dim, self._col_dim, dict(self._fixed), *self._windows)
+
+    @property
     def showing_reference(self) -> bool:
         """True while the cells show the reference checkpoint's values (A), not the model's (B)."""
         return self._show_reference and self._reference_fits()
@@ -123,6 +136,7 @@ class TensorTableModel(QAbstractTableModel):
         self._session, self._name = session, name
         self._info = session.info(name) if session is not None and name else None
         self._tiles.clear()
+        self._windows = (None, None)
         ndim = len(self._info.shape) if self._info else 0
         if row_dim is None and col_dim is None and ndim >= 2:
             row_dim, col_dim = default_view_dims(self._info.shape)
@@ -135,7 +149,17 @@ class TensorTableModel(QAbstractTableModel):
         """Show another 2-D slice of the same tensor (row/column dims and the fixed indices)."""
         self.beginResetModel()
         self._tiles.clear()
+        self._windows = (None, None)
         self._apply_slice(row_dim, col_dim, fixed)
+        self.endResetModel()
+
+    def set_windows(self, rows: Span | None, cols: Span | None) -> None:
+        """Show only rows ``[start, stop)`` of the row dim and columns of the column dim (None:
+        all): one attention head's block of a projection, numbered from 0 in the table."""
+        self.beginResetModel()
+        self._tiles.clear()
+        self._windows = (rows, cols)
+        self._apply_slice(self._row_dim, self._col_dim, self._fixed)
         self.endResetModel()
 
     def _apply_slice(self, row_dim: int | None, col_dim: int | None, fixed: dict[int, int] | None) -> None:
@@ -148,8 +172,9 @@ class TensorTableModel(QAbstractTableModel):
         if self._info is None:
             self._rows = self._cols = 0
         else:
-            self._rows = shape[row_dim] if row_dim is not None else 1
-            self._cols = shape[col_dim] if col_dim is not None else 1
+            (rw, cw) = self._windows
+            self._rows = (rw[1] - rw[0] if rw else shape[row_dim]) if row_dim is not None else 1
+            self._cols = (cw[1] - cw[0] if cw else shape[col_dim]) if col_dim is not None else 1
         self._refresh_flags()
         self._refresh_scale()
 
@@ -246,12 +271,13 @@ class TensorTableModel(QAbstractTableModel):
         rows = rows or (0, self._rows)
         cols = cols or (0, self._cols)
         row_step, col_step = (None if k == 1 else k for k in steps)
+        ro, co = ((w[0] if w else 0) for w in self._windows)
         index: list[Any] = []
         for d in range(len(shape)):
             if d == self._row_dim:
-                index.append(slice(rows[0], rows[1], row_step))
+                index.append(slice(rows[0] + ro, rows[1] + ro, row_step))
             elif d == self._col_dim:
-                index.append(slice(cols[0], cols[1], col_step))
+                index.append(slice(cols[0] + co, cols[1] + co, col_step))
             else:
                 index.append(self._fixed.get(d, 0))
         return tuple(index)
@@ -365,8 +391,10 @@ class TensorTableModel(QAbstractTableModel):
         if role == _DISPLAY:
             return str(section)
         if role == _TOOLTIP:
-            dim = self._col_dim if orientation == Qt.Orientation.Horizontal else self._row_dim
-            return None if dim is None else f"index {section} of dim {dim}"
+            horizontal = orientation == Qt.Orientation.Horizontal
+            dim = self._col_dim if horizontal else self._row_dim
+            window = self._windows[1 if horizontal else 0]
+            return None if dim is None else f"index {section + (window[0] if window else 0)} of dim {dim}"
         return None
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:

@@ -37,6 +37,7 @@ class WindowActions:
     copy_from: QAction
     copy: QAction
     paste: QAction
+    go_to: QAction
     backward: QAction
     backward_input: QAction
     scan: QAction
@@ -56,7 +57,7 @@ class WindowActions:
     def session_actions(self) -> list[QAction]:
         """Actions that need an open session and an idle window."""
         return [self.save, self.save_as, self.export_edits, self.undo, self.redo, self.commit, self.discard,
-                self.fill, self.formula, self.init, self.copy_from, self.copy, self.paste, self.backward,
+                self.fill, self.formula, self.init, self.copy_from, self.copy, self.paste, self.go_to, self.backward,
                 self.backward_input, self.scan, self.compare, self.compare_opened, self.compare_again,
                 self.clear_compare]
 
@@ -114,6 +115,8 @@ def build_actions(w: MainWindow) -> WindowActions:
                           "selection (Ctrl+K)"),
         copy=_action(w, "&Copy Cells", "copyAction", w.editor.copy_selection, None),
         paste=_action(w, "&Paste Cells", "pasteAction", w.editor.paste, None),
+        go_to=_action(w, "&Go to Cell or Region…", "goToAction", w.editor.go_to_region, "Ctrl+G",
+                      tip="Type a cell or region, e.g. [3, 7] or [:, 128:192]; several separated by ';' (Ctrl+G)"),
         backward=_action(w, "Run &Backward Check", "backwardAction", w.run_backward, "F5", sp.SP_MediaPlay,
                          "Run one forward and backward pass and show which parameters receive gradients (F5)"),
         backward_input=_action(w, "Backward Check With &Input…", "backwardInputAction",
@@ -173,6 +176,8 @@ def build_menus(w: MainWindow, a: WindowActions) -> None:
     a.copy.setText("&Copy Cells\tCtrl+C")
     a.paste.setText("&Paste Cells\tCtrl+V")
     edit.addActions([a.copy, a.paste])
+    edit.addSeparator()
+    edit.addAction(a.go_to)
 
     model = bar.addMenu("&Model")
     model.addActions([a.backward, a.backward_input])

@@ -224,15 +224,34 @@ def test_copy_the_first_rows_of_a_pretrained_layer_from_the_window(make_window, 
     assert report.ok and weight.grad is not None
 
 
-def test_a_selection_that_is_not_a_rectangle_is_refused(window, qtbot):
+def test_blocks_ctrl_clicked_apart_are_regions_and_overlapping_ones_are_refused(window, qtbot, monkeypatch):
     from PySide6.QtCore import QItemSelection, QItemSelectionModel
 
     select_tensor(window, qtbot, "mlp.0.weight")
     model, sm = window.editor.model, window.editor.table.selectionModel()
+    asked = []
+    monkeypatch.setattr(prompts, "ask_selection_edit",
+                        lambda _p, where, _d, apply, *_a, **_k: asked.append(where) or apply(SelectionEdit("fill", value=0.0))
+                        or True)
     sm.select(QItemSelection(model.index(0, 0), model.index(0, 0)), QItemSelectionModel.SelectionFlag.ClearAndSelect)
-    sm.select(QItemSelection(model.index(2, 2), model.index(2, 2)), QItemSelectionModel.SelectionFlag.Select)
-    action(window, "fillAction").trigger()  # the autouse fixture fails the test if a dialog opens
-    assert "not a rectangle" in window.statusBar().currentMessage()
+    sm.select(QItemSelection(model.index(2, 2), model.index(3, 2)), QItemSelectionModel.SelectionFlag.Select)
+    assert window.editor.region_box.edit.text() == "[0:1, 0:1]; [2:4, 2:3]"
+    action(window, "fillAction").trigger()
+    assert asked == ["mlp.0.weight: 2 regions, [0:1, 0:1]; [2:4, 2:3]"]
+    assert [e.index for e in window.session.staged] == ["[0:1, 0:1]", "[2:4, 2:3]"]
+    action(window, "commitAction").trigger()
+    assert len(window.session.history.records) == 1  # one commit, one undo step
+    assert [e["index"] for e in window.session.edit_log()["edits"]] == ["[0:1, 0:1]", "[2:4, 2:3]"]
+    w = window.session.tensor("mlp.0.weight")
+    assert w[0, 0] == 0 and torch.all(w[2:4, 2] == 0) and w[1, 1] != 0
+
+    sm.select(QItemSelection(model.index(0, 0), model.index(1, 1)), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    sm.select(QItemSelection(model.index(1, 1), model.index(2, 2)), QItemSelectionModel.SelectionFlag.Select)
+    action(window, "fillAction").trigger()  # blocks that overlap are their union: each cell once
+    staged = torch.zeros(4, 4, dtype=torch.int)
+    for edit in window.session.staged:
+        staged[window.session.region("mlp.0.weight", edit.index).index[:2]] += 1
+    assert staged.sum() == 7 and staged.max() == 1 and staged[0:2, 0:2].all() and staged[1:3, 1:3].all()
 
 
 def test_bfloat16_shows_the_stored_value(make_window, qtbot):
