@@ -29,7 +29,6 @@ from paramedit.qt.save_defaults import complete_save_path, save_filters
 from paramedit.qt.selection_edit_dialog import SelectionEdit, SelectionEditDialog
 from paramedit.qt.unattended import current as current_unattended
 
-SAVE_FILTER = "safetensors (*.safetensors);;PyTorch (*.pt)"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -95,21 +94,6 @@ def ask_unsaved_changes(parent: QWidget | None, action: str, detail: str) -> Uns
     if answer == buttons.Discard:
         return UnsavedChoice.DISCARD
     return UnsavedChoice.CANCEL
-
-
-@_unattended(False, lambda _p, path, *_a: _no_one(f"recover the edits autosaved in {path}?"))
-def ask_recover_autosave(parent: QWidget | None, path: str, context: dict, count: int) -> bool:
-    """After a crash: reopen the model and checkpoint and replay the autosaved edits?"""
-    what = " + ".join(str(p) for p in (context.get("model_spec"), context.get("checkpoint")) if p) or "a model"
-    box = QMessageBox(QMessageBox.Icon.Question, "Recover edits",
-                      f"paramedit did not close cleanly last time. Recover {count} committed edit(s) "
-                      f"made on {what}?", parent=parent)
-    box.setInformativeText(f"The edits were saved in {path} at {context.get('timestamp', '?')}. "
-                           "They are replayed as one step you can undo; nothing is saved until you save.")
-    buttons = QMessageBox.StandardButton
-    box.setStandardButtons(buttons.Yes | buttons.No)
-    box.setDefaultButton(buttons.Yes)
-    return box.exec() == buttons.Yes
 
 
 class RecoveryChoice(Enum):
@@ -358,3 +342,18 @@ def ask_open_model(parent: QWidget | None, folder: str) -> LoadRequest | None:
     """Model spec, optional checkpoint and keyword arguments, or None when cancelled."""
     dialog = OpenModelDialog(parent, folder)
     return dialog.request() if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+
+@_unattended(None, lambda _p, name, *_a, **_k: _no_one(f"how {name} splits into heads"))
+def ask_head_count(parent: QWidget | None, name: str, reason: str) -> tuple[int, int] | None:
+    """How many heads (and parts: 3 for a fused q/k/v) a tensor holds, typed as ``12`` or ``12x3``;
+    None when cancelled."""
+    text, ok = QInputDialog.getText(parent, "Split into heads",
+                                    f"{reason}\n\nNumber of heads, or heads x parts for a fused q/k/v (e.g. 12 or 12x3):")
+    if not ok or not text.strip():
+        return None
+    heads, _, parts = text.lower().replace("×", "x").partition("x")
+    try:
+        return int(heads), int(parts or 1)
+    except ValueError:
+        return -1, -1  # the layout refuses it with the reason

@@ -22,6 +22,8 @@ from paramedit.core.analysis.health_scan import Finding, ScanReport
 from paramedit.core.errors import ParameditError
 from paramedit.core.session import Session
 from paramedit.qt.finding_locations import slice_target
+from paramedit.qt.heads_bar_widget import HeadsBarWidget
+from paramedit.qt.heads_controller import HeadsController
 from paramedit.qt.heatmap_feeder import HeatmapFeeder, HeatmapSource
 from paramedit.qt.heatmap_view import HeatmapView
 from paramedit.qt.number_format import NumberFormat
@@ -73,6 +75,11 @@ class TensorEditorWidget(QWidget):
         self._region_box_wanted = True
         self.selection = RegionSelectionController(self.model, self.table, self.heatmap, self.slice_controls,
                                                    self.region_box, self)
+        self.heads_bar = HeadsBarWidget(self)
+        self.heads = HeadsController(self.model, self.selection, self.heads_bar, self)
+        self.heads.statusMessage.connect(self.statusMessage)
+        self.heads.viewChanged.connect(self._window_changed)
+        self.region_box.heads_button.clicked.connect(self.split_into_heads)
 
         self.options = TableOptionsWidget(self)
         o = self.options  # its actions are the window's too (View menu, compare bar)
@@ -110,6 +117,7 @@ class TensorEditorWidget(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.slice_controls)
         layout.addWidget(self.region_box)
+        layout.addWidget(self.heads_bar)
         layout.addWidget(self.splitter, 1)
 
         placeholder = QLabel("Select a tensor in the tree to see and edit its values.", objectName="editorPlaceholder")
@@ -163,6 +171,7 @@ class TensorEditorWidget(QWidget):
     def show_tensor(self, name: str | None) -> None:
         """Show ``name`` from its first slice (None: the placeholder)."""
         self.selection.clear()
+        self.heads.tensor_changed()
         if self._session is None or not name:
             self.model.set_tensor(None)
             self.heatmap.clear()
@@ -199,7 +208,16 @@ class TensorEditorWidget(QWidget):
         self._apply_slice()
         self._update_header()
         self.refresh_heatmap_now()
+        self.heads.slice_changed()
         self.selection.refresh()
+
+    def _window_changed(self) -> None:
+        self._update_header()
+        self.refresh_heatmap_now()
+
+    def split_into_heads(self) -> bool:
+        """Show the tensor as attention heads (q/k/v × head × head_dim) and pick a head by name."""
+        return self.heads.split()
 
     def refresh(self, edited_names: set[str] | None = None) -> None:
         """The session's values or staged edits changed."""
@@ -232,6 +250,8 @@ class TensorEditorWidget(QWidget):
         text = f"<b>{info.name}</b>&nbsp;&nbsp;<span style='color:#666'>{' · '.join(bits)}</span>"
         if len(info.shape) >= 3:
             text += f"&nbsp;&nbsp;slice <code>{self.model.region_text()}</code>"
+        if self.heads.describe():
+            text += f"&nbsp;&nbsp;<b>{self.heads.describe()}</b>"
         if info.aliases:
             text += f"&nbsp;&nbsp;<span style='color:#666'>tied: {', '.join(info.aliases)}</span>"
         if info.read_only:

@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Arguments for each question; a new ``ask_*`` without an entry here fails the test below.
 PROMPT_ARGS = {
     "ask_unsaved_changes": (None, "closing", "1 committed edit(s) are not saved to a file."),
-    "ask_recover_autosave": (None, "/tmp/autosave.json", {}, 3),
     "ask_autosave_recovery": (None, "/tmp/autosave.json", {}, 3, 1),
     "ask_staged_before_device_change": (None, 2, "cuda:0"),
     "ask_save_despite_warnings": (None, "/tmp/out.pt", ["the model does not fit the file"]),
@@ -50,6 +49,7 @@ PROMPT_ARGS = {
     "ask_export_path": (None, "/tmp"),
     "ask_selection_edit": (None, "w[0]", torch.float32, lambda edit: None, "fill"),
     "ask_open_model": (None, "/tmp"),
+    "ask_head_count": (None, "0.weight", "cannot tell how 0.weight splits into heads"),
 }
 SAFE = {None, False, prompts.UnsavedChoice.CANCEL, prompts.StagedChoice.CANCEL, prompts.RecoveryChoice.LATER}
 

@@ -42,6 +42,12 @@ class HeadLayout:
         i = self.parts.index(part)
         return sum(h * self.head_dim for h in self.heads[:i])
 
+    def span(self, head: int, part: str) -> tuple[int, int]:
+        """Where head ``head`` of ``part`` lies along :attr:`dim` (start, stop)."""
+        self.regions(head, part)  # the same checks
+        start = self._start(part) + head * self.head_dim
+        return start, start + self.head_dim
+
     def regions(self, head: int, part: str | None = None) -> list[str]:
         """The region strings of head ``head`` (every part, or one), on the tensor itself."""
         parts = self.parts if part is None else (part,)
