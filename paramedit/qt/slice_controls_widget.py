@@ -167,6 +167,22 @@ class SliceControlsWidget(QWidget):
         if changed:
             self.sliceChanged.emit()
 
+    def set_view(self, row_dim: int, col_dim: int, indices: dict[int, int]) -> None:
+        """Show ``row_dim`` down the rows and ``col_dim`` across (N-D tensors), every other dim at
+        its index in ``indices`` (else 0); emits ``sliceChanged`` once when anything changed."""
+        ndim = len(self._shape)
+        if ndim < 3 or not (0 <= row_dim < ndim and 0 <= col_dim < ndim) or row_dim == col_dim:
+            return
+        fixed = {d: int(indices.get(d, 0)) for d in range(ndim) if d not in (row_dim, col_dim)}
+        if (row_dim, col_dim, fixed) == (self._row_dim, self._col_dim, self._fixed):
+            return
+        for combo, value in ((self._row_combo, row_dim), (self._col_combo, col_dim)):
+            with signals_blocked(combo):
+                combo.setCurrentIndex(value)
+        self._row_dim, self._col_dim, self._fixed = row_dim, col_dim, fixed
+        self._rebuild_index_rows()
+        self.sliceChanged.emit()
+
     # ----- internals ------------------------------------------------------------------------
     def _on_dim_chosen(self, *, is_row: bool, dim: int) -> None:
         if dim < 0 or len(self._shape) < 3:

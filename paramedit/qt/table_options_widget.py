@@ -49,6 +49,15 @@ class TableOptionsWidget(QWidget):
         self.image_action = _toggle(self, "View Row as Image", "rowImageAction", "Image",
                                     "Show the current row (or column) as an image, e.g. a 784-long row as 28×28; "
                                     "click a pixel to go to its cell, drag over pixels and Fill (Ctrl+F) them")
+        self.kernels_action = _toggle(self, "View Kernels as Montage", "kernelsAction", "Kernels",
+                                      "Show every kernel of a 4-D weight as tiles (output channels as rows): click "
+                                      "a tile to see it in the table, click an output channel to select it whole")
+        self.kernels_action.setChecked(True)
+        self.kernels_action.setEnabled(False)
+        self.picture_group = QActionGroup(self)  # the row as an image, or the kernels, or neither
+        self.picture_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+        self.picture_group.addAction(self.image_action)
+        self.picture_group.addAction(self.kernels_action)
         self.source_group = QActionGroup(self)
         self.source_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
         for action in (self.gradient_action, self.difference_action, self.reference_action):
@@ -79,7 +88,8 @@ class TableOptionsWidget(QWidget):
         self.decimals_spin.valueChanged.connect(self._decimals_changed)
         row.addWidget(fmt)
         row.addWidget(self.decimals_spin)
-        for action in (self.colour_action, self.edited_action, self.gradient_action, self.image_action):
+        for action in (self.colour_action, self.edited_action, self.gradient_action, self.image_action,
+                       self.kernels_action):
             button = QToolButton(objectName="tableToggle")
             button.setDefaultAction(action)  # shows the action's short iconText
             row.addWidget(button)

@@ -26,6 +26,7 @@ from paramedit.qt.heads_bar_widget import HeadsBarWidget
 from paramedit.qt.heads_controller import HeadsController
 from paramedit.qt.heatmap_feeder import HeatmapFeeder, HeatmapSource
 from paramedit.qt.heatmap_view import HeatmapView
+from paramedit.qt.kernel_montage_view import KernelMontageView
 from paramedit.qt.number_format import NumberFormat
 from paramedit.qt.region_box_widget import RegionBoxWidget
 from paramedit.qt.region_selection_controller import RegionSelectionController
@@ -91,13 +92,18 @@ class TensorEditorWidget(QWidget):
         o.formatChanged.connect(self.model.set_number_format)
         o.formatChanged.connect(self._format_changed)
         o.sourceChanged.connect(self._source_changed)
-        self.image_action = o.image_action
-        self.image_action.toggled.connect(self._image_toggled)
+        self.image_action, self.kernels_action = o.image_action, o.kernels_action
+        self.image_action.toggled.connect(self._picture_toggled)
+        self.kernels_action.toggled.connect(self._picture_toggled)
+        self.montage = KernelMontageView(self)
+        self.montage.kernelClicked.connect(self.show_kernel)
+        self.montage.outputChannelsSelected.connect(self.select_output_channels)
         self.edits = SelectionEditController(self.model, self.selection, self.row_image, self.image_action, self)
         self.edits.statusMessage.connect(self.statusMessage)
         self.picture_stack = QStackedWidget(self)  # the heatmap, or the current row as an image
         self.picture_stack.addWidget(self.heatmap)
         self.picture_stack.addWidget(self.row_image)
+        self.picture_stack.addWidget(self.montage)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("tableHeatmapSplitter")
         self.splitter.addWidget(self.table)
@@ -141,10 +147,27 @@ class TensorEditorWidget(QWidget):
     def _format_changed(self, _style: NumberFormat, _decimals: int) -> None:
         self.table.fit_columns()
 
-    def _image_toggled(self, on: bool) -> None:
-        self.picture_stack.setCurrentWidget(self.row_image if on else self.heatmap)
-        if on:
+    def _picture_toggled(self, _on: bool) -> None:
+        self._update_picture(new_tensor=False)
+
+    def _shows_kernels(self) -> bool:
+        info = self.model.info
+        return info is not None and len(info.shape) == 4 and info.shape[2] * info.shape[3] > 1
+
+    def _update_picture(self, *, new_tensor: bool) -> None:
+        """The row as an image, the kernel montage (4-D weights with kernels bigger than 1×1), or
+        the heatmap."""
+        kernels = self._shows_kernels()
+        self.kernels_action.setEnabled(kernels)
+        if self.image_action.isChecked():
+            self.picture_stack.setCurrentWidget(self.row_image)
             self.row_image.refresh()
+        elif kernels and self.kernels_action.isChecked() and self._session is not None:
+            if new_tensor or self.picture_stack.currentWidget() is not self.montage:
+                self.montage.set_tensor(self._session.tensor(self.model.name), self.model.name)
+            self.picture_stack.setCurrentWidget(self.montage)
+        else:
+            self.picture_stack.setCurrentWidget(self.heatmap)
 
     def _source_changed(self, source: HeatmapSource) -> None:
         self.feeder.source = source
@@ -191,8 +214,7 @@ class TensorEditorWidget(QWidget):
         self.table.scrollToTop()
         self._update_header()
         self.refresh_heatmap_now()
-        if self.image_action.isChecked():
-            self.row_image.refresh()
+        self._update_picture(new_tensor=True)
 
     def _apply_slice(self, *, reset: bool = False, name: str | None = None) -> None:
         sc = self.slice_controls
@@ -231,6 +253,8 @@ class TensorEditorWidget(QWidget):
         self._heatmap_timer.start()
         if self.image_action.isChecked():
             self.row_image.refresh()
+        elif self.picture_stack.currentWidget() is self.montage:
+            self.montage.refresh()
 
     def set_backward_available(self, available: bool) -> None:
         self.gradient_action.setEnabled(available)
@@ -300,6 +324,15 @@ class TensorEditorWidget(QWidget):
         return True
 
     # ------------------------------------------------------------------ selection edits
+    def show_kernel(self, out_channel: int, in_channel: int) -> None:
+        """A tile of the montage: that kernel ``[o, i, :, :]`` in the table."""
+        self.slice_controls.set_view(2, 3, {0: out_channel, 1: in_channel})
+        self.montage.set_current_kernel(out_channel, in_channel)
+
+    def select_output_channels(self, channels: list[int]) -> bool:
+        """Rows of the montage: whole output channels ``[o, :, :, :]`` as the selection."""
+        return self.select_regions("; ".join(f"[{o}, :, :, :]" for o in channels)) if channels else False
+
     def set_region_box_wanted(self, on: bool) -> None:
         """Show the region box with a tensor (the presentation layout cannot spare its row)."""
         self._region_box_wanted = on

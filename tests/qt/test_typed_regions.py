@@ -174,3 +174,33 @@ def test_the_zero_every_nth_block_template_ablates_head_2_in_q_k_and_v(attention
     action(w, "commitAction").trigger()
     head = ((torch.arange(768) // 64) % 4) == 2  # columns 128:192, 384:448, 640:704
     assert torch.all(weight[:, head] == 0) and torch.equal(weight[:, ~head], before[:, ~head])
+
+
+def test_the_kernel_montage_shows_a_clicked_kernel_and_pastes_into_a_selected_output_channel(conv_window, qtbot):
+    from tests.qt.test_kernel_montage import _click_row_label, _click_tile
+
+    w = conv_window
+    select_tensor(w, qtbot, "0.weight")
+    montage = w.editor.montage
+    assert w.editor.picture_stack.currentWidget() is montage and action(w, "kernelsAction").isEnabled()
+    montage.rgb_check.setChecked(False)  # one tile per kernel: output channels as rows, input channels across
+    weight = w.session.tensor("0.weight")
+    before = weight.detach().clone()
+
+    _click_tile(montage, qtbot, 5, 1)
+    model = w.editor.model
+    assert (model.row_dim, model.col_dim, model.fixed) == (2, 3, {0: 5, 1: 1}) and montage.current_kernel() == (5, 1)
+    w.editor.table.prefetch_visible()
+    assert float(model.data(model.index(2, 1), Qt.ItemDataRole.EditRole)) == pytest.approx(float(weight[5, 1, 2, 1]))
+
+    _click_row_label(montage, qtbot, 2)
+    assert w.editor.region_box.edit.text() == "[2, :, :, :]"
+    QGuiApplication.clipboard().setText(format_tsv(SOBEL))
+    action(w, "pasteAction").trigger()
+    action(w, "commitAction").trigger()
+    assert all(torch.equal(weight[2, c].detach(), SOBEL) for c in range(3))
+    assert torch.equal(weight[:2].detach(), before[:2]) and torch.equal(weight[3:].detach(), before[3:])
+    assert montage.sample[2, 0, 1, 0] == pytest.approx(2.0)  # the montage shows the committed values
+
+    select_tensor(w, qtbot, "0.bias")  # not 4-D: the heatmap again
+    assert w.editor.picture_stack.currentWidget() is w.editor.heatmap and not action(w, "kernelsAction").isEnabled()
