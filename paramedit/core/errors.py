@@ -73,6 +73,15 @@ class BackwardCheckError(ParameditError):
     """The backward check could not run (no model, no input, forward raised, ...)."""
 
 
+class CheckTooBigError(BackwardCheckError):
+    """A backward check refused before it started: its gradients and activations would not fit in
+    free memory (``needs`` and ``free`` in bytes; ``free`` is None when unknown)."""
+
+    def __init__(self, message: str, *, needs: int, free: int | None) -> None:
+        super().__init__(message)
+        self.needs, self.free = needs, free
+
+
 class SaveError(ParameditError):
     """A save failed; the previous file is left as it was."""
 

@@ -36,6 +36,7 @@ from paramedit.core.editing.region_overlap import overlay
 from paramedit.core.editing.regions import Region, parse_region, parse_regions
 from paramedit.core.errors import (
     BackwardCheckError,
+    CheckTooBigError,
     EditError,
     IdentityViolationError,
     ParameditError,
@@ -481,8 +482,9 @@ class Session:
         if check_memory:
             estimate = estimate_check(self.model, params, inputs)
             if not estimate.fits:
-                raise BackwardCheckError(f"{estimate.describe()}, so the check was not started. Check part of the "
-                                         f"model: --only {narrower_glob(list(params))!r} (only=[...] in Python).")
+                raise CheckTooBigError(f"{estimate.describe()}, so the check was not started. Check part of the "
+                                       f"model: --only {narrower_glob(list(params))!r} (only=[...] in Python).",
+                                       needs=estimate.total, free=estimate.free)
         # Ids, not tensors: holding the old gradients here would keep their memory alive.
         left = {id(g) for g, version in ((ref(), v) for ref, v in self._check_grads)
                 if g is not None and g._version == version}

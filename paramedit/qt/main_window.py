@@ -18,6 +18,7 @@ from paramedit.qt.about_text import about_html
 from paramedit.qt.analysis_controller import AnalysisController
 from paramedit.qt.autosave_controller import AutosaveController
 from paramedit.qt.backward_input_controller import BackwardInputController, model_key
+from paramedit.qt.backward_job import edited_parameters, run_backward_check
 from paramedit.qt.backward_results_widget import BackwardResultsWidget
 from paramedit.qt.error_dialog import reports_errors, show_error
 from paramedit.qt.file_controller import FileController
@@ -376,11 +377,16 @@ class MainWindow(QMainWindow):
         self.jobs.run(f"Moving the model to {device}", locked, self.probes.lock, s.to, device,
                       on_result=lambda _r: None, on_error=failed)
 
-    def run_backward(self, *, ask: bool = False) -> None:
+    def run_backward(self, *, ask: bool = False, edited_only: bool = False) -> None:
         """Run core's backward check in a worker; ask for an input when the model gives none
-        (``ask``: ask anyway, to change it)."""
+        (``ask``: ask anyway, to change it). ``edited_only`` checks the parameters that differ from
+        the checkpoint alone, as the full check does by itself when it would not fit in memory."""
         s = self._session
         if s is None or self.jobs.busy:
+            return
+        only = edited_parameters(s) if edited_only else None
+        if edited_only and not only:
+            self.show_message("no parameter differs from the checkpoint yet: commit an edit first")
             return
         if not s.has_model:
             show_error(self, "Backward check", BackwardCheckError(
@@ -397,8 +403,8 @@ class MainWindow(QMainWindow):
             self._reask_inputs = s.example_inputs is None
             self.job_failed("Backward check failed", exc)
 
-        self.jobs.run("Running the backward check", locked, self.probes.lock, _backward, s, choice.exprs,
-                      on_error=failed,
+        self.jobs.run("Running the backward check", locked, self.probes.lock, run_backward_check, s, choice.exprs,
+                      only, on_error=failed,
                       on_result=lambda _r: self.inputs.worked(key, choice.exprs if choice.asked else None))
 
     def model_key(self) -> str:
@@ -415,7 +421,3 @@ class MainWindow(QMainWindow):
             self.editor.refresh_heatmap_now()
         self.show_message(f"backward check: {report.verdict()}")
         self.backwardShown.emit(report)
-
-
-def _backward(session: Session, exprs: list[str] | None) -> BackwardReport:
-    return session.run_backward(input_exprs=exprs) if exprs else session.run_backward()

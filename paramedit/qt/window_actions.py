@@ -40,6 +40,7 @@ class WindowActions:
     go_to: QAction
     backward: QAction
     backward_input: QAction
+    backward_edited: QAction
     scan: QAction
     compare: QAction
     compare_opened: QAction
@@ -58,8 +59,8 @@ class WindowActions:
         """Actions that need an open session and an idle window."""
         return [self.save, self.save_as, self.export_edits, self.undo, self.redo, self.commit, self.discard,
                 self.fill, self.formula, self.init, self.copy_from, self.copy, self.paste, self.go_to, self.backward,
-                self.backward_input, self.scan, self.compare, self.compare_opened, self.compare_again,
-                self.clear_compare]
+                self.backward_input, self.backward_edited, self.scan, self.compare, self.compare_opened,
+                self.compare_again, self.clear_compare]
 
 
 def _action(window: QWidget, text: str, name: str, slot, shortcut=None, icon: QStyle.StandardPixmap | None = None,
@@ -122,6 +123,11 @@ def build_actions(w: MainWindow) -> WindowActions:
         backward_input=_action(w, "Backward Check With &Input…", "backwardInputAction",
                                lambda: w.run_backward(ask=True), "Shift+F5",
                                tip="Give the model's forward inputs, then run the backward check (Shift+F5)"),
+        backward_edited=_action(w, "Backward Check of &Edited Parameters", "backwardEditedAction",
+                                lambda: w.run_backward(edited_only=True), "Shift+F5",
+                                tip="Check only the parameters that differ from the checkpoint (the others are "
+                                "frozen for the check): what a large model's full check does when it would not "
+                                "fit in memory"),
         scan=_action(w, "&Scan for NaN, Inf and Outliers", "scanAction", lambda: w.analysis.scan(), "Ctrl+Shift+H",
                      sp.SP_FileDialogContentsView, "Read every value of every tensor once and list each NaN, Inf, "
                      "outlier, all-zero row or column and constant tensor, with where it is (Ctrl+Shift+H)"),
@@ -180,7 +186,7 @@ def build_menus(w: MainWindow, a: WindowActions) -> None:
     edit.addAction(a.go_to)
 
     model = bar.addMenu("&Model")
-    model.addActions([a.backward, a.backward_input])
+    model.addActions([a.backward, a.backward_input, a.backward_edited])
     device = model.addMenu("&Device")
     for i in range(a.device_combo.count()):
         name = a.device_combo.itemData(i)
