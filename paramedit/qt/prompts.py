@@ -222,6 +222,24 @@ def ask_trust_checkpoint(parent: QWidget | None, path: str, globals_: list[str],
     return box.clickedButton() is trust
 
 
+@_unattended(False, lambda _p, folder, *_a: f"{folder} builds its model with Python code shipped in the folder, and no "
+             "one was there to allow it; it opened as tensors alone (pass --trust-remote-code to run it)")
+def ask_run_remote_code(parent: QWidget | None, folder: str, files: list[str]) -> bool:
+    """Whether to build a Hugging Face folder's architecture with the code that comes with it
+    (``trust_remote_code``); else it opens as tensors alone."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Run the folder's code?",
+                      "This folder's config.json builds its model with Python code that comes with the folder "
+                      "(trust_remote_code).", parent=parent)
+    box.setObjectName("remoteCodeDialog")
+    box.setInformativeText(f"{folder}\n\nIt would run: {', '.join(files)}. That code can do anything your user "
+                           "account can; run it only if you trust where the folder came from. Without it the "
+                           "folder opens as tensors alone (no backward check or outputs).")
+    run = box.addButton("Run it and build the model", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Open as tensors alone", QMessageBox.ButtonRole.RejectRole)
+    box.exec()
+    return box.clickedButton() is run
+
+
 @_unattended(False, lambda _p, path: f"opening {path} runs its Python code, and no one was there to allow it; "
              "name the model file on the command line to allow it")
 def ask_run_model_file(parent: QWidget | None, path: str) -> bool:

@@ -1,18 +1,21 @@
-"""Opening a model and/or checkpoint off the GUI thread, with the two safety questions.
+"""Opening a model and/or checkpoint off the GUI thread, with the three safety questions.
 
-Before a model file's code runs for the first time the user is asked; a checkpoint that needs
+Before a model file's code runs for the first time the user is asked, and before a Hugging Face
+folder's own code (``auto_map``) builds its architecture; a checkpoint that needs
 more than tensors (a pickle asking for Python globals, a TorchScript archive, a pickled model) is
 refused by core, and the user may then trust that one file and load it again.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
 from paramedit.core.errors import UntrustedCheckpointError
+from paramedit.core.model.hf_folder import remote_code_files
 from paramedit.core.opening import open_session
 from paramedit.core.session import Session
 from paramedit.demo import resource_path
@@ -56,6 +59,10 @@ class SessionLoader(QObject):
             if not prompts.ask_run_model_file(self._window, str(Path(model_file).resolve())):
                 return False
             remember_model_file(model_file)
+        if request.model is None and request.checkpoint and request.architecture and not request.trust_remote_code:
+            files = remote_code_files(request.checkpoint)
+            if files and prompts.ask_run_remote_code(self._window, str(request.checkpoint), files):
+                request = replace(request, trust_remote_code=True)
         self._jobs.run(
             f"Opening {request.describe()}",
             open_request,

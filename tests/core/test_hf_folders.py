@@ -123,8 +123,8 @@ class TinyRemoteModel(PreTrainedModel):
 """
 
 
-def test_code_shipped_with_the_folder_runs_only_when_trusted(tmp_path):
-    folder = tmp_path / "remote"
+def write_remote_folder(folder):
+    """A folder whose architecture is built by code shipped with it (auto_map)."""
     folder.mkdir()
     (folder / "configuration_tiny.py").write_text(REMOTE_CONFIG)
     (folder / "modeling_tiny.py").write_text(REMOTE_MODEL)
@@ -135,6 +135,16 @@ def test_code_shipped_with_the_folder_runs_only_when_trusted(tmp_path):
     from safetensors.torch import save_file
 
     save_file({"lin.weight": torch.ones(2, 4), "lin.bias": torch.zeros(2)}, str(folder / "model.safetensors"))
+    return folder
+
+
+def test_code_shipped_with_the_folder_runs_only_when_trusted(tmp_path):
+    from paramedit.core.model.hf_folder import remote_code_files
+
+    folder = write_remote_folder(tmp_path / "remote")
+    assert remote_code_files(folder) == ["configuration_tiny.py", "modeling_tiny.py"]
+    tiny("gpt2").save_pretrained(tmp_path / "known")
+    assert remote_code_files(tmp_path / "known") == [] and remote_code_files(tmp_path / "missing") == []
     s = paramedit.open_session(None, folder)
     assert s.model is None and any("--trust-remote-code" in n for n in s.checkpoint.notes)
     s = paramedit.open_session(None, folder, trust_remote_code=True)

@@ -40,6 +40,7 @@ PROMPT_ARGS = {
     "ask_save_despite_warnings": (None, "/tmp/out.pt", ["the model does not fit the file"]),
     "ask_trust_checkpoint": (None, "/tmp/x.pt", ["os.system"], "x.pt is a TorchScript archive"),
     "ask_run_model_file": (None, "/tmp/model.py"),
+    "ask_run_remote_code": (None, "/tmp/folder", ["modeling_tiny.py"]),
     "ask_input_expressions": (None, "randn(2, 5)", "an example"),
     "ask_open_checkpoint": (None, "/tmp"),
     "ask_image_file": (None, "/tmp"),

@@ -23,7 +23,7 @@ from torch import nn
 from paramedit.core.checkpoints.formats import LoadedCheckpoint
 from paramedit.core.errors import ModelSpecError
 
-__all__ = ["FolderArchitecture", "folder_architecture", "stored_dtype"]
+__all__ = ["FolderArchitecture", "folder_architecture", "remote_code_files", "stored_dtype"]
 
 
 def stored_dtype(ckpt: LoadedCheckpoint) -> torch.dtype | None:
@@ -107,3 +107,33 @@ def folder_architecture(ckpt: LoadedCheckpoint, *, trust_remote_code: bool = Fal
                       "is your decision, so the folder opened as tensors alone; pass --trust-remote-code "
                       "(trust_remote_code=True in Python) to build it")
     return FolderArchitecture(folder, name, dtype or stored_dtype(ckpt), trust_remote_code, remote), None
+
+
+def remote_code_files(folder: str | Path) -> list[str]:
+    """The Python files of ``folder`` that building its architecture would run (its config's
+    ``auto_map``, for an architecture transformers does not have), before anything is opened;
+    [] when none would run (not a folder, no config, a known architecture, no transformers)."""
+    config_path = Path(folder) / "config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else None
+    except (OSError, ValueError):
+        return []
+    if not isinstance(config, dict) or not isinstance(config.get("auto_map"), dict):
+        return []
+    names = config.get("architectures")
+    try:
+        import transformers
+    except ImportError:
+        return []
+    if not names or not isinstance(names, list) or hasattr(transformers, str(names[0])):
+        return []
+    files: list[str] = []
+    for value in config["auto_map"].values():
+        for ref in value if isinstance(value, list) else [value]:
+            if isinstance(ref, str) and "." in ref:
+                module = ref.split("--")[-1].rpartition(".")[0]
+                name = module.replace(".", "/") + ".py"
+                if name not in files:
+                    files.append(name)
+    return files
+
