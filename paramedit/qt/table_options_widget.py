@@ -93,12 +93,20 @@ class TableOptionsWidget(QWidget):
             button = QToolButton(objectName="tableToggle")
             button.setDefaultAction(action)  # shows the action's short iconText
             row.addWidget(button)
+            if action is self.kernels_action:
+                self.kernels_button = button
+                button.setVisible(False)
         # A toggle that is on must look on: the platform style only tints it faintly.
         self.setStyleSheet("QToolButton#tableToggle:checked { background: palette(highlight); "
                            "color: palette(highlighted-text); border-radius: 3px; }"
                            "QToolButton#numberFormatButton::menu-indicator { image: none; width: 0; }")
         self._show_number_format(DEFAULT_FORMAT)
         self.set_comparing(False)
+
+    def set_kernels_available(self, available: bool) -> None:
+        """The Kernels toggle, shown only for a 4-D weight (it stays on or off for the next one)."""
+        self.kernels_action.setEnabled(available)
+        self.kernels_button.setVisible(available)
 
     @property
     def source(self) -> HeatmapSource:

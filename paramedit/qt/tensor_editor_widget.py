@@ -158,7 +158,7 @@ class TensorEditorWidget(QWidget):
         """The row as an image, the kernel montage (4-D weights with kernels bigger than 1×1), or
         the heatmap."""
         kernels = self._shows_kernels()
-        self.kernels_action.setEnabled(kernels)
+        self.options.set_kernels_available(kernels)
         if self.image_action.isChecked():
             self.picture_stack.setCurrentWidget(self.row_image)
             self.row_image.refresh()
