@@ -46,10 +46,10 @@ def formula_templates(shape: tuple[int, ...]) -> list[FormulaTemplate]:
             f"blocks {which}, {which + period}, …; where() writes 0 there and keeps x elsewhere (a head of q, k "
             "and v in a fused attention weight)"),
         FormulaTemplate(
-            "Keep the largest values by magnitude",
-            "where(abs(x) >= 2 * std(x), x, 0)",
-            "keeps the values at least 2 standard deviations from zero (about the top 5% of normal weights) "
-            "and zeros the rest; raise 2 to keep fewer"),
+            "Keep the top 10% by magnitude",
+            "where(abs(x) >= quantile(abs(x), 0.9), x, 0)",
+            "quantile(abs(x), 0.9) is the magnitude 90% of the values stay under; where() keeps the values at "
+            "or above it and zeros the rest (magnitude pruning); 0.99 keeps the top 1%"),
         FormulaTemplate(
             f"Scale {'row' if two_d else 'element'} {row} by 0.5",
             scale_row,

@@ -270,7 +270,7 @@ def test_expression_is_immutable_and_reusable():
 def test_functions_list_is_the_documented_one():
     documented = set(
         "abs clamp where sign sqrt exp log log2 log10 sin cos tan tanh sigmoid relu minimum maximum floor ceil round "
-        "mean sum min max std norm zeros ones full arange linspace eye randn rand randint normal zeros_like ones_like "
+        "mean sum min max std norm quantile zeros ones full arange linspace eye randn rand randint normal zeros_like ones_like "
         "randn_like rand_like reshape transpose flip float int".split()
     )
     assert documented == FUNCTIONS
@@ -472,3 +472,16 @@ def test_bad_variables_are_refused():
 def test_seeded_formula_on_another_dtype():
     result = run("x + normal(0, 0.1, (2, 3))", x=X64, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     assert result.dtype == torch.float64 and result.shape == (2, 3)
+
+
+def test_quantile_keeps_the_top_fraction_by_magnitude_at_any_size():
+    x = torch.tensor([0.1, -5.0, 0.2, 3.0, -0.3, 0.4, 0.5, -0.6, 0.7, 0.8])
+    kept = run("where(abs(x) >= quantile(abs(x), 0.8), x, 0)", x)
+    assert torch.equal(kept != 0, torch.tensor([False, True, False, True] + [False] * 6))
+    assert float(run("quantile(x, 0)", X)) == -2.0 and float(run("quantile(x, 1)", X)) == 3.0
+    big = torch.arange(17_000_000, dtype=torch.float32)  # torch.quantile refuses over 16M values
+    assert float(run("quantile(x, 0.5)", big)) == pytest.approx(8_499_999.5, abs=1)  # float32
+    assert float(run("quantile(x, 0.3)", X)) == pytest.approx(float(torch.quantile(X, 0.3)))
+    for bad in ("quantile(x, 1.5)", "quantile(x, -0.1)"):
+        with pytest.raises(ExpressionError, match="from 0 to 1"):
+            run(bad)

@@ -27,15 +27,19 @@ def fill_zero(monkeypatch) -> list[str]:
     return asked
 
 
+def _gpt2(layers: int):
+    """c_attn.weight is 256×768: 4 heads of 64 in each of q, k and v (Conv1D: heads are columns)."""
+    torch.manual_seed(0)
+    return transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=layers, n_embd=256, n_head=4, vocab_size=64,
+                                                                n_positions=16))
+
+
 def click(qtbot, widget) -> None:
     qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
 
 
 def test_ablating_head_2_of_gpt2_takes_five_steps_and_writes_exactly_its_three_blocks(make_window, qtbot, monkeypatch):
-    torch.manual_seed(0)
-    gpt2 = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=2, n_embd=256, n_head=4, vocab_size=64,
-                                                                  n_positions=16))
-    w = make_window(paramedit.open_session(gpt2))
+    w = make_window(paramedit.open_session(_gpt2(layers=2)))
     name = "transformer.h.1.attn.c_attn.weight"
     select_tensor(w, qtbot, name)
     weight = w.session.tensor(name)
@@ -58,10 +62,7 @@ def test_ablating_head_2_of_gpt2_takes_five_steps_and_writes_exactly_its_three_b
 
 
 def test_one_part_s_head_windows_the_table_and_the_heatmap_to_its_block(make_window, qtbot, monkeypatch):
-    torch.manual_seed(0)
-    gpt2 = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=1, n_embd=256, n_head=4, vocab_size=64,
-                                                                  n_positions=16))
-    w = make_window(paramedit.open_session(gpt2))
+    w = make_window(paramedit.open_session(_gpt2(layers=1)))
     name = "transformer.h.0.attn.c_attn.weight"
     select_tensor(w, qtbot, name)
     assert w.editor.split_into_heads()

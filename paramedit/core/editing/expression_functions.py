@@ -244,6 +244,22 @@ for _name, _fn, _needs_float in [
 
 
 @_function()
+def _quantile(ctx: EvalContext, x, q):
+    """The ``q`` quantile of ``x``'s values, interpolated as torch.quantile and NumPy do, but of
+    any size (torch.quantile refuses more than 16M values): two kthvalue calls."""
+    if not is_number(q) or not 0 <= float(q) <= 1:
+        raise ExpressionError(f"quantile() q must be a number from 0 to 1, got {q!r}")
+    t = _float_input(ctx, x).reshape(-1)
+    if t.numel() == 0:
+        raise ExpressionError("quantile() of an empty tensor is undefined")
+    position = float(q) * (t.numel() - 1)
+    lo, hi = math.floor(position), math.ceil(position)
+    low = torch.kthvalue(t, lo + 1).values
+    high = low if hi == lo else torch.kthvalue(t, hi + 1).values
+    return low + (high - low) * (position - lo)
+
+
+@_function()
 def _where(ctx: EvalContext, cond, a, b):
     cond, a, b = (to_tensor(v, ctx) for v in (cond, a, b))
     if not isinstance(cond, torch.Tensor):
