@@ -26,6 +26,9 @@ NOT_SCANNED = ("Not scanned yet. Scan (Analyze > Scan for NaN, Inf and Outliers)
                "lists each NaN, Inf, outlier, all-zero row or column and constant tensor with where it is.")
 
 
+FIT_ROWS = 200
+
+
 class FindingsPanel(QWidget):
     """A summary line and the ``findingsTable`` view over a :class:`FindingsTableModel`."""
 
@@ -59,6 +62,9 @@ class FindingsPanel(QWidget):
         header.setStretchLastSection(True)
         self.view.activated.connect(self._activated)
 
+        # Fitting the tensor column reads the first rows only: a model with thousands of findings
+        # made every re-scan after a commit cost the window 30 ms for this alone.
+        self.view.horizontalHeader().setResizeContentsPrecision(FIT_ROWS)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)

@@ -96,6 +96,11 @@ class HeatmapFeeder(QObject):
             self.heatmap.set_values(b, scale_with=a, **kwargs)
         return True
 
+    def remark(self) -> None:
+        """Mark the scan's findings on the slice already drawn (no values are read again)."""
+        if self.model.session is not None and self.model.name:
+            self._mark(self.model.name)
+
     def _mark(self, name: str) -> None:
         findings = self.scan.for_tensor(name) if self.scan is not None else []
         ndim = len(self.model.info.shape) if self.model.info is not None else 0

@@ -67,6 +67,9 @@ class StatusInfoWidget(QWidget):
         for widget in (self.busy_label, self.progress, self.cancel_button, self.device_label, self.memory_label):
             layout.addWidget(widget)
         self.set_busy("", cancellable=False)
+        # As tall with Cancel as without: a status bar that grows when a job starts moves the whole
+        # window's layout, and repainting all of it cost the GUI ~60 ms at each re-scan and probe.
+        self.setMinimumHeight(self.cancel_button.sizeHint().height())
 
     def set_busy(self, label: str, *, cancellable: bool) -> None:
         busy = bool(label)

@@ -292,10 +292,11 @@ class TensorEditorWidget(QWidget):
 
     # ------------------------------------------------------------------ scan and comparison
     def set_scan_report(self, report: ScanReport | None) -> None:
-        """The findings to mark on the heatmap (redrawn soon)."""
+        """The findings to mark on the heatmap: on the slice drawn now, unless a redraw is due anyway
+        (reading a large tensor's sample again cost the GUI thread ~25 ms after every re-scan)."""
         self.feeder.scan = report
-        if self.model.name:
-            self._heatmap_timer.start()
+        if self.model.name and not self._heatmap_timer.isActive():
+            self.feeder.remark()
 
     def set_comparison(self, report: CompareReport | None) -> None:
         """Compare with ``report``'s reference (A): B − A and A become available (None: stop)."""
