@@ -2,8 +2,9 @@
 
     python benchmarks/gui_responsiveness.py [CHECKPOINT.safetensors]
 
-Opens the GPT-2-small-shaped benchmark model (124M parameters) in a MainWindow offscreen, commits
-one cell (which starts the probe in the background), and measures the longest gap between ticks
+Opens the GPT-2-small-shaped benchmark model (124M parameters) in a MainWindow offscreen, waits
+until the window is idle (the scan and probe after opening done), commits one cell (which starts
+the probe and a re-scan of the edited tensor in the background), and measures the longest gap between ticks
 of a 5 ms QTimer on the GUI thread until the probe has finished: what a user feels as a frozen
 window. Target: never more than 50 ms. Also reports the probe's time against a bare forward.
 Prints one JSON object.
@@ -39,10 +40,16 @@ def main() -> int:
     window = MainWindow(session)
     window.resize(1400, 900)
     window.show()
-    deadline = time.monotonic() + 60
-    while window.probes.running or window.probes.scheduled:  # the probe after opening, if any
+    # A settled window: the scan and the probe that start after opening have finished, and what
+    # they drew is painted (measuring from the open instead counted their aftermath too: 85-100 ms).
+    deadline = time.monotonic() + 120
+    quiet_since = None
+    while time.monotonic() < deadline:
         app.processEvents()
-        if time.monotonic() > deadline:
+        time.sleep(0.001)
+        idle = not (window.busy or window.probes.running or window.probes.scheduled or window.analysis.scans.running)
+        quiet_since = (quiet_since or time.monotonic()) if idle else None
+        if quiet_since is not None and time.monotonic() - quiet_since > 0.5:
             break
     gaps: list[float] = []
     last = [time.perf_counter()]
@@ -58,6 +65,7 @@ def main() -> int:
     session.stage("wte.weight", "[0, 0]", 0.5)
     start = time.perf_counter()
     session.commit()
+    commit_s = time.perf_counter() - start  # the commit itself, on the GUI thread
     seen_running = False
     while time.perf_counter() - start < 120:
         QApplication.processEvents()
@@ -74,7 +82,7 @@ def main() -> int:
         session.model(tokens)
     bare = time.perf_counter() - t
     print(json.dumps({"max_gap_ms": 1000 * max(gaps[1:], default=0.0), "ticks": len(gaps), "probe_ran": seen_running,
-                      "commit_to_probe_done_s": probe_wall, "bare_forward_s": bare}))
+                      "commit_ms": 1000 * commit_s, "commit_to_probe_done_s": probe_wall, "bare_forward_s": bare}))
     window.hide()
     return 0
 
