@@ -50,8 +50,7 @@ def save_default(checkpoint: LoadedCheckpoint | None, fallback_folder: str) -> t
         folder = source if source.is_dir() else source.parent  # a DCP opened by its .metadata file
         where = folder.parent
         if checkpoint.format in _FOLDER_FORMATS:
-            # No dot in it: a name with an extension would be taken for a file.
-            name = f"{folder.name.replace('.', '_')}-edited"
+            name = f"{folder.name}-edited"
         else:  # any other folder holds one checkpoint file: a second one beside it would make two
             name = f"{folder.name.split('.')[0]}.edited{_file_suffix(checkpoint.format, source)}"
     else:

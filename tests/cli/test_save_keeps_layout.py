@@ -314,3 +314,16 @@ def test_a_folder_holding_other_things_is_refused(tmp_path, capsys):
     code, _, err = run(["apply", tmp_path / "src", log, "-o", tmp_path / "busy"], capsys)
     assert code == 2 and "holds other files (notes.txt)" in err
     assert [p.name for p in (tmp_path / "busy").iterdir()] == ["notes.txt"]
+
+
+def test_o_newdir_with_a_dot_in_its_name_is_a_folder(tmp_path, capsys):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=64, n_positions=16)
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "tiny-v1.5")
+    log = write_log(tmp_path / "e.json", [{"op": "set", "target": "transformer.wte.weight", "index": "[5, :]",
+                                           "value": 0.0}])
+    code, _, err = run(["apply", tmp_path / "tiny-v1.5", log, "-o", tmp_path / "tiny-v1.5-edited"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "tiny-v1.5-edited").is_dir() and (tmp_path / "tiny-v1.5-edited" / "config.json").is_file()
+    code, _, err = run(["apply", tmp_path / "tiny-v1.5", log, "-o", tmp_path / "one.safetensors"], capsys)
+    assert code == 0 and (tmp_path / "one.safetensors").is_file()  # a checkpoint file's name is still a file

@@ -62,7 +62,7 @@ def test_a_folder_saves_as_a_new_folder_beside_it_that_core_writes_whole(tmp_pat
     folder = _hf_folder(tmp_path / "tiny-v1.5")
     ckpt = load_checkpoint(folder)
     where, name = save_default(ckpt, "/elsewhere")
-    assert (where, name) == (str(tmp_path), "tiny-v1_5-edited")  # no dot: it would read as a file
+    assert (where, name) == (str(tmp_path), "tiny-v1.5-edited")  # a dot in a folder's name is no file suffix
     session = paramedit.open_session(_mlp(), folder)
     assert session.plan_save(Path(where) / name).new_folder == tmp_path / name
 

@@ -229,3 +229,24 @@ def test_recovery_gives_back_each_commit_as_an_undo_step_and_the_staged_edits(tm
     assert [float(w[i, 0]) for i in range(4)] == [1.0, 2.0, 3.0, 0.0]  # the staged one is not written yet
     fresh.undo()
     assert float(w[2, 0]) == 0.0 and float(w[1, 0]) == 2.0  # one commit undone, not all three
+
+
+def test_the_autosave_of_a_paramedit_still_running_is_not_offered(tmp_path) -> None:
+    """Found by review: a second paramedit offered to recover (or discard) the first one's live
+    autosave. A process that exists keeps its file; one that has gone leaves a crash to recover."""
+    import subprocess
+    import sys
+
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    try:
+        live = tmp_path / f"model.pt.20261203-120000.{alive.pid}{AUTOSAVE_SUFFIX}"
+        crashed = tmp_path / f"model.pt.20261203-110000.{int(gone.stdout)}{AUTOSAVE_SUFFIX}"
+        mine = tmp_path / f"model.pt.20261203-100000.{os.getpid()}{AUTOSAVE_SUFFIX}"
+        for path in (live, crashed, mine):
+            path.write_text("{}")
+        assert set(find_autosaves(tmp_path)) == {crashed, mine}
+    finally:
+        alive.kill()
+        alive.wait()
+    assert set(find_autosaves(tmp_path)) == {live, crashed, mine}

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from paramedit.core.checkpoints.detect import HF_WEIGHT_FILES, read_index, resolve_folder
+from paramedit.core.checkpoints.detect import CHECKPOINT_SUFFIXES, HF_WEIGHT_FILES, read_index, resolve_folder
 from paramedit.core.checkpoints.saving import TEMP_SUFFIX
 from paramedit.core.errors import CheckpointError, SaveError
 
@@ -24,10 +24,11 @@ __all__ = ["is_new_folder_target", "weights_name_for_new_folder", "write_new_fol
 
 
 def is_new_folder_target(target: Path) -> bool:
-    """A path that names a folder to create: no such path and no file suffix, or an empty folder."""
+    """A path that names a folder to create: no such path and not a checkpoint file's name (a
+    folder may have a dot in its name, ``tiny-v1.5-edited``), or an empty folder."""
     if target.exists():
         return target.is_dir() and not any(target.iterdir())
-    return target.suffix == ""
+    return not target.name.lower().endswith((*CHECKPOINT_SUFFIXES, ".json"))
 
 
 def weights_name_for_new_folder(source_folder: Path) -> str:

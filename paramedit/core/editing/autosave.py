@@ -158,12 +158,31 @@ class EditAutosave:
 
 
 def find_autosaves(folder: str | Path) -> list[Path]:
-    """Autosave files in ``folder``, newest first (an unreadable folder gives [])."""
+    """Autosave files in ``folder`` left by a paramedit that is no longer running, newest first
+    (an unreadable folder gives []). The autosave of a window still open in another process is
+    its work in progress, not a crash: offering to recover or discard it would be wrong."""
     try:
         found = [p for p in Path(folder).glob(f"*{AUTOSAVE_SUFFIX}") if p.is_file() and not p.is_symlink()]
+        found = [p for p in found if not _owner_running(p)]
         return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
     except OSError:
         return []
+
+
+def _owner_running(path: Path) -> bool:
+    """Whether another process whose id the file's name carries (``….<pid>.paramedit-autosave.json``)
+    runs now (a reused id only postpones the question; this process's own files are its to judge)."""
+    pid_text = path.name[: -len(AUTOSAVE_SUFFIX)].rpartition(".")[2]
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, someone else's
+    return True
 
 
 @dataclass
