@@ -44,9 +44,10 @@ class HeadsBarWidget(QWidget):
     def set_layout(self, layout: HeadLayout) -> None:
         """Offer ``layout``'s parts and heads (all parts first where they have as many heads)."""
         self._layout = layout
-        self.layout_label.setText(f"{' × '.join(layout.axis_names()[layout.dim:layout.dim + 3])} of dim {layout.dim}: "
-                                  f"{'/'.join(f'{h} {p}' for p, h in zip(layout.parts, layout.heads, strict=True))} heads × "
-                                  f"{layout.head_dim}, from {layout.source}")
+        counts = (f"{layout.heads[0]} heads" if layout.parts == ("head",)
+                  else "/".join(f"{h} {p}" for p, h in zip(layout.parts, layout.heads, strict=True)) + " heads")
+        axes = " × ".join(layout.axis_names()[layout.dim:layout.dim + (2 if layout.parts == ("head",) else 3)])
+        self.layout_label.setText(f"{axes} of dim {layout.dim}: {counts} × {layout.head_dim}, from {layout.source}")
         self.layout_label.setToolTip(self.layout_label.text())
         self.part_combo.blockSignals(True)
         self.part_combo.clear()

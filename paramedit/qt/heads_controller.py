@@ -49,18 +49,14 @@ class HeadsController(QObject):
             self.statusMessage.emit("select a tensor first")
             return False
         try:
-            try:
-                layout = session.head_layout(name, heads=heads, parts=parts)
-            except ParameditError as exc:
-                if heads is not None:
-                    raise
-                answer = prompts.ask_head_count(self._parent, name, exc.message)
-                if answer is None:
-                    return False
-                layout = session.head_layout(name, heads=answer[0], parts=answer[1])
+            layout = session.head_layout(name, heads=heads, parts=parts)
         except ParameditError as exc:
-            self.statusMessage.emit(f"cannot split {name} into heads: {exc.message}")
-            return False
+            if heads is not None:
+                self.statusMessage.emit(f"cannot split {name} into heads: {exc.message}")
+                return False
+            layout = self._ask_count(name, exc.message)
+            if layout is None:
+                return False
         if layout.dim not in (self.model.row_dim, self.model.col_dim):
             self.statusMessage.emit(f"{name}'s head dimension {layout.dim} is not shown in the table: show it as rows "
                                     "or columns first")
@@ -69,7 +65,25 @@ class HeadsController(QObject):
         self.bar.set_layout(layout)
         self.bar.setVisible(True)
         self.show_head()
+        self.statusMessage.emit(f"{name} split into heads: {self.bar.layout_label.text()}")
         return True
+
+    def _ask_count(self, name: str, reason: str) -> HeadLayout | None:
+        """Ask for the head count until one fits the tensor (the question says why the last did
+        not), or the user cancels."""
+        session = self.model.session
+        assert session is not None
+        while True:
+            text = prompts.ask_head_count(self._parent, name, reason)
+            if text is None:
+                return None
+            heads, _, parts = text.strip().lower().replace("×", "x").partition("x")
+            try:
+                return session.head_layout(name, heads=int(heads), parts=int(parts or 1))
+            except ValueError:
+                reason = f"{text.strip()!r} is not a number of heads: type 12, or 12x3 for a fused q/k/v"
+            except ParameditError as exc:
+                reason = exc.message
 
     def choose(self, head: int, part: str | None = None) -> None:
         """Show and select head ``head`` (of ``part``; None: of every part)."""
@@ -92,7 +106,8 @@ class HeadsController(QObject):
         if self.model.windows != (rows, cols):
             self.model.set_windows(rows, cols)
             self.viewChanged.emit()
-        which = f"{part} head {head}" if part is not None else f"head {head} of {', '.join(layout.parts)}"
+        which = (f"{layout.part_label(part)} {head}" if part is not None
+                 else f"head {head} of {', '.join(layout.parts)}")
         self.selection.select_text("; ".join(regions), note=which)
 
     def describe(self) -> str:
@@ -101,7 +116,7 @@ class HeadsController(QObject):
         window = rows or cols
         if layout is None or window is None:
             return ""
-        return f"{self.bar.part} head {self.bar.head}: {window[0]}:{window[1]} of dim {layout.dim}"
+        return f"{layout.part_label(self.bar.part)} {self.bar.head}: {window[0]}:{window[1]} of dim {layout.dim}"
 
     def slice_changed(self) -> None:
         """The table shows another slice (its window was reset): pick the head again, or close."""

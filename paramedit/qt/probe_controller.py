@@ -24,6 +24,7 @@ from shiboken6 import isValid
 from superqt.utils import create_worker
 
 from paramedit.core.errors import ParameditError
+from paramedit.core.model.inputs import guessed_input_exprs
 from paramedit.core.model.probe import ProbeChange, ProbeResult
 from paramedit.core.session import Session
 from paramedit.qt import unattended
@@ -297,7 +298,10 @@ class ProbeController(QObject):
         message = exc.message if isinstance(exc, ParameditError) else f"{type(exc).__name__}: {exc}"
         s = request.session
         if s.needs_input and self._is_default_input():
-            message += " — choose one with Input…"
+            # The window's words, not the command line's: the core message names --input.
+            guess = guessed_input_exprs(s.model) if s.model is not None else None
+            message = ("the model gives no example input: choose one with Input…"
+                       + (f" (its first layer suggests {'; '.join(guess)})" if guess else ""))
         self._error = message
         self._emit()
         self.probeFailed.emit(message)

@@ -363,15 +363,10 @@ def ask_open_model(parent: QWidget | None, folder: str) -> LoadRequest | None:
 
 
 @_unattended(None, lambda _p, name, *_a, **_k: _no_one(f"how {name} splits into heads"))
-def ask_head_count(parent: QWidget | None, name: str, reason: str) -> tuple[int, int] | None:
-    """How many heads (and parts: 3 for a fused q/k/v) a tensor holds, typed as ``12`` or ``12x3``;
-    None when cancelled."""
+def ask_head_count(parent: QWidget | None, name: str, reason: str) -> str | None:
+    """How many heads (and parts: 3 for a fused q/k/v) a tensor holds, as typed (``12`` or
+    ``12x3``); None when cancelled. ``reason`` says why it is asked (or why the last answer did
+    not fit)."""
     text, ok = QInputDialog.getText(parent, "Split into heads",
                                     f"{reason}\n\nNumber of heads, or heads x parts for a fused q/k/v (e.g. 12 or 12x3):")
-    if not ok or not text.strip():
-        return None
-    heads, _, parts = text.lower().replace("×", "x").partition("x")
-    try:
-        return int(heads), int(parts or 1)
-    except ValueError:
-        return -1, -1  # the layout refuses it with the reason
+    return text if ok and text.strip() else None

@@ -43,6 +43,20 @@ def _empty_reason(typed: str, region: Region, shape: tuple[int, ...]) -> str:
     return f"{typed} selects no values of a tensor of shape {tuple(shape)}"
 
 
+_NO_END = 1 << 62
+
+
+def _clipped(text: str, regions: list[Region], shape: tuple[int, ...]) -> str:
+    """Say so when a typed slice ends past its dimension (NumPy's rule cuts it at the end)."""
+    for part, region in zip((p.strip() for p in text.split(";") if p.strip()), regions, strict=False):
+        typed = parse_region(part, (_NO_END,) * len(shape)).index  # as typed: no end to cut at
+        for d, entry in enumerate(typed):
+            # An open or negative end reads as (near) _NO_END here; only a typed end past the size counts.
+            if isinstance(entry, slice) and shape[d] < entry.stop < _NO_END // 2:
+                return f"{part} ends past dim {d} ({shape[d]}): cut to {region.text}"
+    return ""
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -109,7 +123,7 @@ class RegionSelectionController(QObject):
         except ParameditError as exc:
             self._refuse(exc.message, self._bad_part(text, shape))
             return False
-        self._extra_note = note
+        self._extra_note = " · ".join(n for n in (note, _clipped(text, regions, shape)) if n)
         first = place_region(regions[0].index, self.model.slice_view(), move=True)
         self._typed = regions
         if first.fixed:
@@ -207,6 +221,10 @@ class RegionSelectionController(QObject):
                 sm.setCurrentIndex(first, QItemSelectionModel.SelectionFlag.NoUpdate)
                 if scroll:
                     self.table.scrollTo(first, QAbstractItemView.ScrollHint.PositionAtTop)
+                    # Horizontally Qt only makes the column visible, at the right edge: start the
+                    # block at the left, so its columns are in sight.
+                    header = self.table.horizontalHeader()
+                    self.table.horizontalScrollBar().setValue(header.sectionPosition(first.column()))
             sm.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         finally:
             self._applying = False

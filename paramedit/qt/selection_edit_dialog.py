@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
 
 import torch
@@ -137,11 +138,22 @@ class SelectionEditDialog(QDialog):
         buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"Region: <b>{region}</b>"))
+        where = QLabel(f"Region: <b>{escape(region)}</b>", objectName="selectionEditRegion", wordWrap=True)
+        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(where)  # several regions wrap rather than run out of the dialog
         layout.addWidget(self.tabs)
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
+        self.tabs.currentChanged.connect(self._focus_tab)
         self.tabs.setCurrentIndex(MODES.index(mode) if mode in MODES else 0)
+        self._focus_tab(self.tabs.currentIndex())
+
+    def _focus_tab(self, index: int) -> None:
+        """Typing goes into the tab's first field, its text selected: Ctrl+F, 0.5, Enter fills 0.5."""
+        edit = {0: self.value_edit, 1: self.expr_edit}.get(index)
+        if edit is not None:
+            edit.setFocus(Qt.FocusReason.OtherFocusReason)
+            edit.selectAll()
 
     def _copy_tab(self, tensor_name: str, folder: str) -> QWidget:
         """Values from a region of a tensor in another checkpoint (or the session's own)."""

@@ -328,7 +328,11 @@ class TensorEditorWidget(QWidget):
     def show_kernel(self, out_channel: int, in_channel: int) -> None:
         """A tile of the montage: that kernel ``[o, i, :, :]`` in the table."""
         self.slice_controls.set_view(2, 3, {0: out_channel, 1: in_channel})
+        self.montage.select_output_channels([])  # the selection is no longer those channels
         self.montage.set_current_kernel(out_channel, in_channel)
+        if self.montage.rgb_check.isVisible() and self.montage.rgb_check.isChecked():
+            self.statusMessage.emit(f"kernel [{out_channel}, 0]: an RGB tile is 3 kernels; the table shows input "
+                                    "channel 0 (dim 1 picks the others, or untick RGB)")
 
     def select_output_channels(self, channels: list[int]) -> bool:
         """Rows of the montage: whole output channels ``[o, :, :, :]`` as the selection."""

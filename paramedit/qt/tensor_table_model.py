@@ -388,14 +388,15 @@ class TensorTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else self._cols
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if role not in (_DISPLAY, _TOOLTIP):
+            return None
+        horizontal = orientation == Qt.Orientation.Horizontal
+        window = self._windows[1 if horizontal else 0]
+        index = section + (window[0] if window else 0)  # the tensor's own index, in a head's window too
         if role == _DISPLAY:
-            return str(section)
-        if role == _TOOLTIP:
-            horizontal = orientation == Qt.Orientation.Horizontal
-            dim = self._col_dim if horizontal else self._row_dim
-            window = self._windows[1 if horizontal else 0]
-            return None if dim is None else f"index {section + (window[0] if window else 0)} of dim {dim}"
-        return None
+            return str(index)
+        dim = self._col_dim if horizontal else self._row_dim
+        return None if dim is None else f"index {index} of dim {dim}"
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
         return self._flags if index.isValid() else _NO_FLAGS

@@ -69,7 +69,7 @@ def test_pytorch_multihead_attention_and_a_typed_count():
     assert s.head_layout("self_attn.out_proj.weight").regions(0) == ["[:, 0:4]"]
     typed = s.head_layout("linear1.weight", heads=4)  # (2048, 16): a typed count on the first dim it divides
     assert typed.head_dim == 2048 // 4 and typed.regions(0) == ["[0:512, :]"]
-    with pytest.raises(EditError, match="does not split"):
+    with pytest.raises(EditError, match=r"no dimension of linear1.weight \(2048 x 16\) splits into 3 heads"):
         s.head_layout("linear1.weight", heads=3)
 
 

@@ -105,18 +105,33 @@ def test_grouped_query_attention_heads_of_llama(make_window, qtbot, monkeypatch)
         ("model.layers.0.self_attn.k_proj.weight", "[8:, :]"), ("model.layers.0.self_attn.o_proj.weight", "[:, 24:]")]
 
 
-def test_a_model_that_cannot_tell_asks_for_the_count_and_a_count_that_does_not_divide_is_refused(
-        make_window, qtbot, monkeypatch):
+def test_a_model_that_cannot_tell_asks_for_the_count_until_one_fits(make_window, qtbot, monkeypatch):
     net = torch.nn.Sequential(torch.nn.Linear(16, 48))
     w = make_window(paramedit.open_session(net))
     select_tensor(w, qtbot, "0.weight")
-    answers = [(5, 1), (4, 3)]
+    answers = ["abc", "5", "4x3"]
     reasons = []
     monkeypatch.setattr(prompts, "ask_head_count", lambda _p, _name, reason: reasons.append(reason) or answers.pop(0))
     click(qtbot, w.editor.region_box.heads_button)
-    assert "does not split into 5 heads" in w.statusBar().currentMessage()
-    assert not w.editor.heads_bar.isVisible() and w.editor.model.windows == (None, None) and not w.session.staged
     assert "give the number of heads" in reasons[0]
-    click(qtbot, w.editor.region_box.heads_button)
+    assert "'abc' is not a number" in reasons[1]
+    assert "no dimension of 0.weight (48 x 16) splits into 5 heads" in reasons[2]
     assert w.editor.heads_bar.isVisible() and w.editor.heads_bar.part_combo.count() == 4  # all, q, k, v
     assert w.editor.region_box.edit.text() == "[0:4, :]; [16:20, :]; [32:36, :]"
+    assert "split into heads" in w.statusBar().currentMessage()  # not the refusal of an earlier answer
+
+
+def test_cancelling_the_count_changes_nothing_and_a_plain_split_reads_as_heads(make_window, qtbot, monkeypatch):
+    w = make_window(paramedit.open_session(torch.nn.Sequential(torch.nn.Linear(16, 48))))
+    select_tensor(w, qtbot, "0.weight")
+    monkeypatch.setattr(prompts, "ask_head_count", lambda *_a: None)
+    click(qtbot, w.editor.region_box.heads_button)
+    assert not w.editor.heads_bar.isVisible() and w.editor.model.windows == (None, None) and not w.session.staged
+    monkeypatch.setattr(prompts, "ask_head_count", lambda *_a: "4")
+    click(qtbot, w.editor.region_box.heads_button)
+    assert w.editor.heads_bar.layout_label.text().startswith("head × head_dim of dim 0: 4 heads × 12")
+    w.editor.heads.choose(1, "head")
+    assert "head 1: 12:24 of dim 0" in w.editor.header.text() and "head head" not in w.editor.header.text()
+    assert w.editor.region_box.note.text() == "head 1"
+    model = w.editor.model
+    assert model.headerData(0, Qt.Orientation.Vertical, Qt.ItemDataRole.DisplayRole) == "12"  # the tensor's index

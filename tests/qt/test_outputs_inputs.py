@@ -135,3 +135,11 @@ def test_an_image_takes_the_channels_and_range_the_example_input_has(qapp, tmp_p
     assert replaced.kwargs["pixel_values"].shape == (1, 3, 6, 6)
     assert torch.allclose(replaced.kwargs["pixel_values"], torch.full((1, 3, 6, 6), 255.0))
     assert image_slot((torch.randn(2, 784),)) is None and image_slot((torch.randint(0, 9, (1, 3, 4, 4)),)) is None
+
+
+def test_a_model_without_an_input_is_told_in_the_window_s_words(make_window, qtbot):
+    window = make_window(paramedit.open_session(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())))
+    qtbot.waitUntil(lambda: "Input…" in window.outputs_panel.message_label.text(), timeout=15000)
+    text = window.outputs_panel.message_label.text()
+    assert "choose one with Input…" in text and "randn(1, 3, 32, 32)" in text
+    assert "--input" not in text  # found by review: the command line's advice, in red, in the window

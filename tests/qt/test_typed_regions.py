@@ -201,6 +201,34 @@ def test_the_kernel_montage_shows_a_clicked_kernel_and_pastes_into_a_selected_ou
     assert all(torch.equal(weight[2, c].detach(), SOBEL) for c in range(3))
     assert torch.equal(weight[:2].detach(), before[:2]) and torch.equal(weight[3:].detach(), before[3:])
     assert montage.sample[2, 0, 1, 0] == pytest.approx(2.0)  # the montage shows the committed values
+    assert montage.selected_output_channels() == [2]
+    _click_tile(montage, qtbot, 4, 0)
+    assert montage.selected_output_channels() == [] and montage.current_kernel() == (4, 0)
 
     select_tensor(w, qtbot, "0.bias")  # not 4-D: the heatmap again
     assert w.editor.picture_stack.currentWidget() is w.editor.heatmap and not action(w, "kernelsAction").isEnabled()
+
+
+def test_typing_a_value_into_the_fill_dialog_goes_into_the_value_field(qtbot):
+    staged = []
+    dialog = SelectionEditDialog(None, "w[:, 128:192]; [:, 384:448]; [:, 640:704]", torch.float32,
+                                 staged.append, "fill")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    qtbot.keyClicks(dialog.focusWidget(), "0.5")  # found by review: typing went to the tab bar, 0 was staged
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Return)
+    assert [(e.op, e.value) for e in staged] == [("fill", 0.5)]
+
+
+def test_a_typed_block_starts_at_the_left_and_an_end_past_the_size_is_said(attention_window, qtbot):
+    w = attention_window
+    select_tensor(w, qtbot, "0.weight")
+    type_region(w, qtbot, "[:, 384:448]")
+    table = w.editor.table
+    assert table.columnAt(0) == 384  # the block's first column at the left edge, not the right
+    type_region(w, qtbot, "[:, 700:900]")
+    assert selected_blocks(w) == [((0, 256), (700, 768))]
+    assert "ends past dim 1 (768): cut to [:, 700:]" in w.editor.region_box.note.text()
+    type_region(w, qtbot, "[:, -4:]")
+    assert "ends past" not in w.editor.region_box.note.text()

@@ -74,8 +74,13 @@ class HeadLayout:
 
     def axis_names(self) -> list[str]:
         names = [f"dim {i}" for i in range(len(self.shape))]
-        names[self.dim:self.dim + 1] = ["/".join(self.parts), "head", "head_dim"]
+        names[self.dim:self.dim + 1] = (["head", "head_dim"] if self.parts == ("head",)
+                                        else ["/".join(self.parts), "head", "head_dim"])
         return names
+
+    def part_label(self, part: str | None) -> str:
+        """"k head" for a part's heads, "head" where the tensor has no parts, "" for all parts."""
+        return "" if part is None else "head" if part == "head" else f"{part} head"
 
 
 def _config_counts(model: nn.Module | None) -> tuple[int, int, int | None] | None:
@@ -148,5 +153,9 @@ def head_layout(model: nn.Module | None, name: str, shape: tuple[int, ...], *,
     if heads < 1 or parts < 1:
         raise EditError("the number of heads and of parts must be at least 1")
     names = ("q", "k", "v") if parts == 3 else tuple(f"part{i}" for i in range(parts)) if parts > 1 else ("head",)
-    dim = 0 if len(shape) == 1 or shape[0] % (heads * parts) == 0 else 1
+    fits = [d for d in range(len(shape)) if shape[d] % (heads * parts) == 0 and shape[d] >= heads * parts]
+    if not fits:
+        what = f"{heads} heads" + (f" x {parts} parts" if parts > 1 else "")
+        raise EditError(f"no dimension of {name} ({' x '.join(map(str, shape)) or 'a scalar'}) splits into {what}")
+    dim = fits[0]
     return _layout(name, shape, dim, names, (heads,) * parts, None, f"{heads} heads as given")
