@@ -211,6 +211,7 @@ class TensorEditorWidget(QWidget):
             return
         self.stack.setCurrentIndex(1)
         self.region_box.setVisible(self._region_box_wanted)
+        self.region_box.heads_button.setVisible(len(info.shape) in (1, 2))  # projections and their biases
         self.table.scrollToTop()
         self._update_header()
         self.refresh_heatmap_now()

@@ -183,6 +183,7 @@ def test_the_kernel_montage_shows_a_clicked_kernel_and_pastes_into_a_selected_ou
     select_tensor(w, qtbot, "0.weight")
     montage = w.editor.montage
     assert w.editor.picture_stack.currentWidget() is montage and action(w, "kernelsAction").isEnabled()
+    assert not w.editor.region_box.heads_button.isVisible()  # a conv weight has no heads to split
     montage.rgb_check.setChecked(False)  # one tile per kernel: output channels as rows, input channels across
     weight = w.session.tensor("0.weight")
     before = weight.detach().clone()
