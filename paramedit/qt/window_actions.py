@@ -124,7 +124,7 @@ def build_actions(w: MainWindow) -> WindowActions:
                                lambda: w.run_backward(ask=True), "Shift+F5",
                                tip="Give the model's forward inputs, then run the backward check (Shift+F5)"),
         backward_edited=_action(w, "Backward Check of &Edited Parameters", "backwardEditedAction",
-                                lambda: w.run_backward(edited_only=True), "Shift+F5",
+                                lambda: w.run_backward(edited_only=True), "Ctrl+F5",
                                 tip="Check only the parameters that differ from the checkpoint (the others are "
                                 "frozen for the check): what a large model's full check does when it would not "
                                 "fit in memory"),

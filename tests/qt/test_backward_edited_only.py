@@ -51,7 +51,7 @@ def test_the_edited_only_action_and_nothing_edited(make_window, qtbot):
     window.session.stage("0.weight", "[1, :]", 0.0)
     window.session.commit()
     report = _check(window, qtbot, "backwardEditedAction")
-    assert report.only == ["0.weight"] and report.ok and action(window, "backwardEditedAction").shortcut().toString() == "Shift+F5"
+    assert report.only == ["0.weight"] and report.ok and action(window, "backwardEditedAction").shortcut().toString() == "Ctrl+F5"
 
 
 def test_with_nothing_edited_a_check_that_would_not_fit_is_refused_with_the_estimate(make_window, qtbot, monkeypatch):
@@ -60,3 +60,16 @@ def test_with_nothing_edited_a_check_that_would_not_fit_is_refused_with_the_esti
     with qtbot.waitSignal(window.jobFailed, timeout=20000) as failed:
         action(window, "backwardAction").trigger()
     assert "not started" in failed.args[0] and "--only" in failed.args[0] and window.session.last_backward is None
+
+
+def test_no_two_actions_of_the_window_share_a_shortcut(make_window):
+    """Qt fires neither of two actions with one shortcut (Shift+F5 was given twice)."""
+    from PySide6.QtGui import QAction
+
+    window = make_window()
+    seen: dict[str, str] = {}
+    for found in window.findChildren(QAction):
+        for key in (k.toString() for k in found.shortcuts() if not k.isEmpty()):
+            assert key not in seen, f"{key}: {seen[key]} and {found.objectName() or found.text()}"
+            seen[key] = found.objectName() or found.text()
+    assert len(seen) > 20
