@@ -158,6 +158,7 @@ def build_montage(sample: np.ndarray, layout: MontageLayout, m: float) -> np.nda
     if layout.rgb:
         tiles = np.full((rows * cols, kh + 1, kw + 1, 3), np.nan, np.float32)
         tiles[:n_out, :kh, :kw] = sample.transpose(0, 2, 3, 1) * np.float32(0.5 / m) + np.float32(0.5)
+        np.clip(tiles, 0.0, 1.0, out=tiles)  # beyond a clipped scale: saturated (NaN gaps stay NaN)
         full = tiles.reshape(rows, cols, kh + 1, kw + 1, 3).transpose(0, 2, 1, 3, 4)
         image = full.reshape(rows * (kh + 1), cols * (kw + 1), 3)
     else:

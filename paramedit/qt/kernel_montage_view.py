@@ -125,6 +125,9 @@ class KernelMontageView(QWidget):
         self.rgb_check = QCheckBox("RGB", objectName="kernelMontageRgb", checked=True)
         self.rgb_check.setToolTip("3 input channels: one tile per output channel, its channels as red, "
                                   "green, blue (each scaled by the shared ±max |v| around mid-grey)")
+        self.clip_check = QCheckBox("clip 99.5%", objectName="kernelMontageClip", checked=True)
+        self.clip_check.setToolTip("Colour scale to the 99.5th percentile of |v|, as the heatmap's, so one large "
+                                   "kernel does not wash out the others; off: to max |v|")
         self.hover = QLabel(" ", objectName="kernelMontageHover")
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(pal.color(pal.ColorRole.Window))
@@ -158,6 +161,7 @@ class KernelMontageView(QWidget):
         header = QHBoxLayout()
         header.addWidget(self.title)
         header.addWidget(self.note, 1)
+        header.addWidget(self.clip_check)
         header.addWidget(self.rgb_check)
         page = QWidget()
         column = QVBoxLayout(page)
@@ -171,6 +175,7 @@ class KernelMontageView(QWidget):
         self._stack.addWidget(self.message)
         self._stack.addWidget(page)
         self.rgb_check.toggled.connect(self.refresh)
+        self.clip_check.toggled.connect(self.refresh)
         self.image.sigClicked.connect(self._clicked)
         self.image.sigHovered.connect(self._hovered)
         self._left.sigTileClicked.connect(self._row_clicked)
@@ -216,7 +221,8 @@ class KernelMontageView(QWidget):
         self.sample = view.to("cpu", torch.float32).numpy()  # the one conversion, of the sample only
         self._layout = layout
         summary = summarize(self.sample)
-        _lo, m = compute_levels(summary.finite_sample, DIVERGING, False, extremes=summary.extremes)
+        _lo, m = compute_levels(summary.finite_sample, DIVERGING, self.clip_check.isChecked(),
+                                extremes=summary.extremes)
         self.montage = km.build_montage(self.sample, layout, m)
         if layout.rgb:
             self.image.setImage(self.montage, autoLevels=False, levels=(0.0, 1.0), lut=None)

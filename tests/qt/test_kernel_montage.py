@@ -159,3 +159,15 @@ def test_rgb_tiles_wrap_into_a_near_square_grid_within_the_limits():
     odd = plan_montage((1000, 64, 5, 5), rgb=False)
     assert odd.steps == (8, 1) and max(odd.image_shape) <= 2048
     assert odd.sampling_note() == "showing every 8th of 1000 output channels: a sample"
+
+
+def test_one_large_kernel_does_not_wash_out_the_others_unless_clipping_is_off(view):
+    torch.manual_seed(0)
+    w = torch.randn(256, 3, 3, 3) * 0.01
+    w[2] = sobel_like()[0] * 10  # one kernel pasted at full scale among 255 small ones (0.4% of the values)
+    view.set_tensor(w, "conv.weight")
+    clipped = view.cbar.levels()[1]
+    assert clipped < float(w.abs().max()) / 2
+    assert np.nanmax(view.montage) <= 1.0 and np.nanmin(view.montage) >= 0.0  # RGB stays in range
+    view.clip_check.setChecked(False)
+    assert view.cbar.levels()[1] == pytest.approx(float(w.abs().max()))
