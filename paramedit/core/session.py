@@ -23,7 +23,7 @@ from paramedit.core.analysis.health_scan import ScanReport, narrower_glob, scan_
 from paramedit.core.checkpoints.dcp_writer import write_dcp
 from paramedit.core.checkpoints.folder_saving import write_new_folder
 from paramedit.core.checkpoints.formats import LoadedCheckpoint, load_checkpoint
-from paramedit.core.checkpoints.mapped_reads import read_through_file, release_pages
+from paramedit.core.checkpoints.mapped_reads import read_through_file
 from paramedit.core.checkpoints.save_plan import SavePlan, plan_save
 from paramedit.core.checkpoints.saving import save_tensors, write_json
 from paramedit.core.checkpoints.sharded_saving import save_sharded
@@ -43,7 +43,7 @@ from paramedit.core.errors import (
     SaveError,
 )
 from paramedit.core.events import EventEmitter
-from paramedit.core.model.backward_check import BackwardReport, parameter_slots, run_backward_check
+from paramedit.core.model.backward_check import BackwardReport, parameter_slots
 from paramedit.core.model.check_losses import choose_objective
 from paramedit.core.model.check_memory import estimate_check
 from paramedit.core.model.devices import move_model, parse_device
@@ -51,6 +51,7 @@ from paramedit.core.model.heads import HeadLayout, head_layout
 from paramedit.core.model.hf_keys import file_layout
 from paramedit.core.model.inputs import ForwardInputs, build_inputs
 from paramedit.core.model.load_report import LoadReport
+from paramedit.core.model.partial_check import check_parameters
 from paramedit.core.model.probe import ProbeResult, probe_model
 from paramedit.core.model.text import TextCodec, greedy_continuation, load_tokenizer
 from paramedit.core.tensor_store import TensorStore
@@ -488,24 +489,13 @@ class Session:
         # Ids, not tensors: holding the old gradients here would keep their memory alive.
         left = {id(g) for g, version in ((ref(), v) for ref, v in self._check_grads)
                 if g is not None and g._version == version}
-        frozen = [p for n, p in every.items() if n not in params and p.requires_grad]
-        hooks = []
-        try:
-            for p in frozen:
-                p.requires_grad_(False)  # for this check only: no gradient, no memory for one
-            if only:
-                hooks = self._release_after_forward()
-            objective, described = choose_objective(self.model, inputs, loss if loss is not None else
-                                                    (reduction if reduction != "sum" else None))
-            report = run_backward_check(self.model, inputs, names=params, slots=self._slots,
-                                        reduction=reduction, train_mode=train_mode, disposable=left,
-                                        objective=objective)
-            report.objective = described
-        finally:
-            for hook in hooks:
-                hook.remove()
-            for p in frozen:
-                p.requires_grad_(True)
+        objective, described = choose_objective(self.model, inputs, loss if loss is not None else
+                                                (reduction if reduction != "sum" else None))
+        files = self.checkpoint.mapped_files if self.checkpoint is not None else []
+        report = check_parameters(self.model, inputs, every, params, slots=self._slots, objective=objective,
+                                  reduction=reduction, train_mode=train_mode, disposable=left, mapped_files=files,
+                                  write_lock=self._write_lock, partial=bool(only))
+        report.objective = described
         if only:
             report.only = list(only)
             report.total_parameters = len(every)
@@ -588,24 +578,6 @@ class Session:
         if not hasattr(self, "_codec"):
             self._codec = load_tokenizer(self.checkpoint.path) if self.checkpoint is not None else None
         return self._codec
-
-    def _release_after_forward(self) -> list:
-        """For a partial check: once a module whose parameters are all frozen has run forward, let
-        the kernel drop their memory-mapped pages (read again from the file if the backward needs
-        them), so checking the last layer of a 7B model does not make all its weights resident."""
-        files = self.checkpoint.mapped_files if self.checkpoint is not None else []
-        if not files or self.model is None:
-            return []
-        lock = self._write_lock
-
-        def release(module: nn.Module, _inputs: Any, _output: Any) -> None:
-            with lock:  # never between an edit's copy-on-write and its check
-                for p in module.parameters(recurse=False):
-                    release_pages(p.detach(), files)
-
-        return [m.register_forward_hook(release) for m in self.model.modules()
-                if any(True for _ in m.parameters(recurse=False))
-                and not any(p.requires_grad for p in m.parameters(recurse=False))]
 
     # ------------------------------------------------------------------ the whole model
     def scan(self, only: list[str] | None = None, *, names: list[str] | None = None,

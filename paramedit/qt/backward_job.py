@@ -15,7 +15,7 @@ def edited_parameters(session: Session) -> list[str]:
     return sorted(name for name, info in session.infos().items() if name in edited and info.kind == "parameter")
 
 
-def run_backward_check(session: Session, exprs: list[str] | None, only: list[str] | None = None) -> BackwardReport:
+def run_window_check(session: Session, exprs: list[str] | None, only: list[str] | None = None) -> BackwardReport:
     """``session.run_backward`` on ``exprs`` (None: the session's inputs) over ``only`` (None: every
     parameter). A full check that would not fit falls back to the edited parameters, and says so."""
     inputs = {"input_exprs": exprs} if exprs else {}

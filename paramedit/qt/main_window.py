@@ -18,7 +18,7 @@ from paramedit.qt.about_text import about_html
 from paramedit.qt.analysis_controller import AnalysisController
 from paramedit.qt.autosave_controller import AutosaveController
 from paramedit.qt.backward_input_controller import BackwardInputController, model_key
-from paramedit.qt.backward_job import edited_parameters, run_backward_check
+from paramedit.qt.backward_job import edited_parameters, run_window_check
 from paramedit.qt.backward_results_widget import BackwardResultsWidget
 from paramedit.qt.error_dialog import reports_errors, show_error
 from paramedit.qt.file_controller import FileController
@@ -403,7 +403,7 @@ class MainWindow(QMainWindow):
             self._reask_inputs = s.example_inputs is None
             self.job_failed("Backward check failed", exc)
 
-        self.jobs.run("Running the backward check", locked, self.probes.lock, run_backward_check, s, choice.exprs,
+        self.jobs.run("Running the backward check", locked, self.probes.lock, run_window_check, s, choice.exprs,
                       only, on_error=failed,
                       on_result=lambda _r: self.inputs.worked(key, choice.exprs if choice.asked else None))
 

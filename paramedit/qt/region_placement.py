@@ -45,10 +45,6 @@ class Placement:
     outside: bool = False  # no part of it is in the (windowed) slice
     bounded: bool = False  # a strided region shown as the span around it
 
-    @property
-    def moved(self) -> bool:
-        return bool(self.fixed)
-
 
 def _spans(entry: int | slice, window: Span | None, size: int) -> tuple[list[Span], bool]:
     """Table spans of one index entry along a shown dim (offset by its window's start)."""

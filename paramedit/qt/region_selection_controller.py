@@ -91,9 +91,6 @@ class RegionSelectionController(QObject):
             return []
         return [self.model.region_text(*b) for b in self.table_blocks()]
 
-    def typed_regions(self) -> list[Region]:
-        return list(self._typed or [])
-
     def table_blocks(self) -> list[Block]:
         """The table's selected blocks, merged into as few rectangles as they make (the current
         cell when nothing is selected)."""

@@ -163,18 +163,6 @@ class TensorTableView(QTableView):
         right = max(r.right() for r in ranges)
         return (top, bottom + 1), (left, right + 1)
 
-    def selection_is_rectangle(self) -> bool:
-        """Whether the selected cells fill their bounding rectangle exactly (no gaps)."""
-        ranges = list(self.selectionModel().selection()) if self.selectionModel() else []
-        if len(ranges) <= 1:
-            return True
-        rect = self.selection_rect()
-        assert rect is not None
-        area = (rect[0][1] - rect[0][0]) * (rect[1][1] - rect[1][0])
-        cells = sum(r.height() * r.width() for r in ranges)
-        overlapping = any(a.intersects(b) for i, a in enumerate(ranges) for b in ranges[i + 1:])
-        return cells == area and not overlapping
-
     def select_cell(self, row: int, col: int) -> None:
         """Make (row, col) the current, only selected cell and scroll to it."""
         model = self.model()

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from paramedit.core.checkpoints.dcp_reader import DCP_METADATA, load_dcp_metadata
-from paramedit.core.checkpoints.saving import TEMP_SUFFIX, atomic_write
+from paramedit.core.checkpoints.saving import TEMP_SUFFIX, atomic_write, fsync_file
 from paramedit.core.errors import SaveError
 
 __all__ = ["write_dcp"]
@@ -74,14 +74,6 @@ def _replacements(source: Path, by_file, entries, values, changed) -> dict[objec
                 if not _same_values(stream.read(info.length), chunk):
                     out[index] = _serialised(chunk)
     return out
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_dcp(source: Path, target: Path, values: Mapping[str, torch.Tensor], changed: set[str], *,
@@ -137,7 +129,7 @@ def write_dcp(source: Path, target: Path, values: Mapping[str, torch.Tensor], ch
                     new_storage[index] = dataclasses.replace(info, relative_path=relative, offset=new.tell(),
                                                              length=len(data))
                     new.write(data)
-            _fsync(path)
+            fsync_file(path)
             renamed[name] = new_name
         metadata.storage_data = new_storage
         text = pickle.dumps(metadata)

@@ -119,16 +119,24 @@ def _extent_bytes(t: torch.Tensor) -> int:
     return (sum((n - 1) * s for n, s in zip(t.shape, t.stride(), strict=True)) + 1) * t.element_size()
 
 
-def pages_hold_file_bytes(address: int, nbytes: int) -> bool:
-    """Whether every page of ``[address, address + nbytes)`` still shows the file (pagemap):
-    none was copied on write, so ``pread`` of the file gives the same bytes as memory."""
+def _pagemap_entries(address: int, nbytes: int) -> np.ndarray | None:
+    """This process's pagemap entries for the pages of ``[address, address + nbytes)`` (None
+    where the pagemap cannot be read)."""
     if _PAGEMAP is None:
-        return False
+        return None
     first, last = address // _PAGE, (address + nbytes - 1) // _PAGE
     raw = os.pread(_PAGEMAP, 8 * (last - first + 1), 8 * first)
     if len(raw) != 8 * (last - first + 1):
+        return None
+    return np.frombuffer(raw, dtype=np.uint64)
+
+
+def pages_hold_file_bytes(address: int, nbytes: int) -> bool:
+    """Whether every page of ``[address, address + nbytes)`` still shows the file (pagemap):
+    none was copied on write, so ``pread`` of the file gives the same bytes as memory."""
+    entries = _pagemap_entries(address, nbytes)
+    if entries is None:
         return False
-    entries = np.frombuffer(raw, dtype=np.uint64)
     # Copied on write (maybe swapped out since): memory differs from the file.
     swapped = (entries & np.uint64(_SWAPPED)) != 0
     anonymous = ((entries & np.uint64(_PRESENT)) != 0) & ((entries & np.uint64(_FILE_PAGE)) == 0)
@@ -138,13 +146,9 @@ def pages_hold_file_bytes(address: int, nbytes: int) -> bool:
 def pages_resident(address: int, nbytes: int) -> bool:
     """Whether every page of ``[address, address + nbytes)`` is already in this process's memory
     and still the file's: reading them there costs no residency that is not already paid."""
-    if _PAGEMAP is None or nbytes <= 0:
+    entries = _pagemap_entries(address, nbytes) if nbytes > 0 else None
+    if entries is None:
         return False
-    first, last = address // _PAGE, (address + nbytes - 1) // _PAGE
-    raw = os.pread(_PAGEMAP, 8 * (last - first + 1), 8 * first)
-    if len(raw) != 8 * (last - first + 1):
-        return False
-    entries = np.frombuffer(raw, dtype=np.uint64)
     present_file = (entries & np.uint64(_PRESENT | _FILE_PAGE)) == np.uint64(_PRESENT | _FILE_PAGE)
     return bool(present_file.all())
 

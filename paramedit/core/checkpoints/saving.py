@@ -39,6 +39,7 @@ __all__ = [
     "TEMP_SUFFIX",
     "atomic_write",
     "clean_stale_temp_files",
+    "fsync_file",
     "save_tensors",
     "stale_temp_files",
     "unsavable_reason",
@@ -72,7 +73,8 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush a written file's data to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -141,7 +143,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         write(tmp)
         if not tmp.is_file():
             raise SaveError(f"saving {str(path)!r} failed, the previous file is unchanged: nothing was written")
-        _fsync_file(tmp)
+        fsync_file(tmp)
         os.chmod(tmp, stat.S_IMODE(old.st_mode) if old is not None else _default_mode())
         if old is not None and hasattr(os, "chown"):
             with contextlib.suppress(OSError):  # only root may give a file away; keep the group if we can

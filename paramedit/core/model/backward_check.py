@@ -187,6 +187,20 @@ def floating_outputs(out: Any, _depth: int = 0) -> list[torch.Tensor]:
     return found
 
 
+def main_output(out: Any, none_found: str) -> torch.Tensor:
+    """The output a loss or a probe reads: ``logits`` (an attribute or a key, as Hugging Face
+    outputs have), else the first floating-point tensor; ``none_found`` is the error otherwise."""
+    logits = getattr(out, "logits", None)
+    if logits is None and isinstance(out, Mapping):
+        logits = out.get("logits")
+    if isinstance(logits, torch.Tensor):
+        return logits
+    found = floating_outputs(out)
+    if not found:
+        raise BackwardCheckError(none_found)
+    return found[0]
+
+
 def _forward(model: nn.Module, inputs: Any) -> Any:
     if isinstance(inputs, ForwardInputs):
         return inputs.call(model)

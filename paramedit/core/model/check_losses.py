@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional
 
 from paramedit.core.errors import BackwardCheckError
-from paramedit.core.model.backward_check import floating_outputs
+from paramedit.core.model.backward_check import main_output
 from paramedit.core.model.inputs import ForwardInputs
 
 __all__ = ["LOSSES", "choose_objective"]
@@ -48,15 +48,7 @@ def _causal_lm(model: nn.Module) -> bool:
 
 
 def _logits(out: Any) -> torch.Tensor:
-    logits = getattr(out, "logits", None)
-    if logits is None and isinstance(out, Mapping):
-        logits = out.get("logits")
-    if isinstance(logits, torch.Tensor):
-        return logits
-    found = floating_outputs(out)
-    if not found:
-        raise BackwardCheckError("the output has no logits to take a cross-entropy of")
-    return found[0]
+    return main_output(out, "the output has no logits to take a cross-entropy of")
 
 
 def choose_objective(model: nn.Module, inputs: Any, loss: str | None) -> tuple[Objective | None, str]:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from paramedit.core.errors import BackwardCheckError
-from paramedit.core.model.backward_check import floating_outputs
+from paramedit.core.model.backward_check import main_output
 from paramedit.core.model.empty_build import model_output_to_stderr
 from paramedit.core.model.inputs import ForwardInputs, move_to
 
@@ -90,15 +90,7 @@ class ProbeResult:
 
 
 def _main_output(out: Any) -> torch.Tensor:
-    logits = getattr(out, "logits", None)
-    if logits is None and isinstance(out, Mapping):
-        logits = out.get("logits")
-    if isinstance(logits, torch.Tensor):
-        return logits
-    found = floating_outputs(out)
-    if not found:
-        raise BackwardCheckError(f"the model's output holds no floating-point tensor to probe ({type(out).__name__})")
-    return found[0]
+    return main_output(out, f"the model's output holds no floating-point tensor to probe ({type(out).__name__})")
 
 
 def _class_count(model: nn.Module) -> set[int]:
