@@ -126,6 +126,46 @@ def heatmap_figure(app: QApplication, session, widgets: list[QWidget]) -> dict:
     return {"ours": ours, "baseline": base, "extra": f"image {rows}x{cols}, sampled every {heat.stride()} (row, col)"}
 
 
+def montage_figure(app: QApplication, widgets: list[QWidget]) -> dict:
+    """Issue 13: a 512 x 512 x 3 x 3 conv weight's kernel montage opened (a fresh tensor each
+    time, so nothing is reused) and painted, against setImage of an image the montage's size."""
+    from paramedit.qt.kernel_montage_view import KernelMontageView
+
+    montage = KernelMontageView()
+    montage.resize(600, 600)
+    montage.show()
+    widgets.append(montage)
+    weights = [torch.randn(512, 512, 3, 3) for _ in range(2)]
+    turn = [0]
+
+    def open_ours():
+        turn[0] += 1
+        montage.set_tensor(weights[turn[0] % 2], "conv.weight")
+        montage.repaint()
+        app.processEvents()
+
+    open_ours()
+    shape = montage.montage.shape[:2]
+    image = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    plot = pg.PlotWidget()
+    item = pg.ImageItem(axisOrder="row-major")
+    plot.addItem(item)
+    plot.resize(600, 600)
+    plot.show()
+    widgets.append(plot)
+
+    def paint_base():
+        item.setImage(image, levels=(-3, 3))
+        plot.repaint()
+        app.processEvents()
+
+    paint_base()
+    ours, base = best_pair(open_ours, paint_base)
+    return {"ours": ours, "baseline": base,
+            "extra": f"{ours * 1000:.0f} ms to open (target: well under a second); image {shape[0]}x{shape[1]}, "
+                     f"{montage.note.text()}"}
+
+
 def main() -> None:
     app = QApplication.instance() or QApplication(sys.argv)
     model = nn.Module()
@@ -137,7 +177,7 @@ def main() -> None:
     try:
         table = table_figure(app, session, widgets)
         figures = {"table": table, "table_screen": table.pop("screen"),
-                   "heatmap": heatmap_figure(app, session, widgets)}
+                   "heatmap": heatmap_figure(app, session, widgets), "montage": montage_figure(app, widgets)}
     finally:
         # Delete the widgets now, while Python is whole. Left to PySide's exit-time teardown,
         # a pyqtgraph view's items call back into a finalizing interpreter and crash it

@@ -165,6 +165,11 @@ def main() -> int:
                 if key in data:
                     ratio = data[key]["ours"] / data[key]["baseline"]
                     results.append(line(figure, ratio, target, ratio <= limit, data[key].get("extra", "")))
+            if "montage" in data:  # issue 13's target is absolute: "opens in well under a second"
+                m = data["montage"]
+                results.append(line("kernel montage of a 512 x 512 x 3 x 3 weight, opened and painted, vs setImage of "
+                                    "its size", m["ours"] / m["baseline"], "(reported); < 0.25 s",
+                                    m["ours"] < 0.25, m["extra"]))
 
     print(f"{sum(results)} of {len(results)} figures at or under target")
     return 0 if all(results) else 1
