@@ -114,11 +114,13 @@ class RegionSelectionController(QObject):
         shape = tuple(info.shape)
         try:
             regions = parse_regions(text, shape)
-            empty = next((r for r in regions if r.numel == 0), None)
-            if empty is not None:
-                raise ParameditError(_empty_reason(self._bad_part(text, shape) or empty.text, empty, shape))
         except ParameditError as exc:
             self._refuse(exc.message, self._bad_part(text, shape))
+            return False
+        empty = next((r for r in regions if r.numel == 0), None)
+        if empty is not None:
+            bad = self._bad_part(text, shape) or empty.text
+            self._refuse(_empty_reason(bad, empty, shape), bad)
             return False
         self._extra_note = " · ".join(n for n in (note, _clipped(text, regions, shape)) if n)
         first = place_region(regions[0].index, self.model.slice_view(), move=True)
